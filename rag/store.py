@@ -1,0 +1,369 @@
+"""The index store: a small protocol, and the local implementation (FAISS + sparse BM25 matrix).
+
+The protocol is the seam for other backends (e.g. Milvus): add articles with their chunks,
+vectors and tokens; delete an article; search sparse or dense under a filter; publish.
+
+The local store is a folder of plain files (no pickle):
+
+    index/CURRENT                  name of the published version (replaced atomically)
+    index/v-<stamp>/manifest.json  schema version, embedder, tokenizer, settings, file hashes
+    index/v-<stamp>/articles.jsonl, chunks.jsonl    records as UTF-8 JSON lines
+    index/v-<stamp>/vectors.npy    float32 chunk vectors (allow_pickle=False)
+    index/v-<stamp>/dense.faiss    faiss.write_index of those vectors (Flat or HNSW)
+    index/v-<stamp>/tf_*.npy, vocab.json   BM25 term-frequency matrix (CSR) and vocabulary
+    index/cache/embeddings.sqlite  embedding cache shared by builds
+
+A build writes a new version folder completely, then replaces CURRENT with os.replace: a
+crash or Ctrl-C mid-build leaves the previous version published and loadable. Readers resolve
+CURRENT once per load, so a running app never sees a half-written index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import faiss
+import numpy as np
+import scipy.sparse as sp
+
+from .bm25 import BM25Index, BM25Params, term_matrix
+from .records import Article, Chunk
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+CURRENT = "CURRENT"
+
+
+class IndexProblem(RuntimeError):
+    """Base for index problems a user can fix (missing, stale, built with other settings)."""
+
+
+class IndexMissing(IndexProblem):
+    pass
+
+
+class IndexMismatch(IndexProblem):
+    pass
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Restricts a search to some years and/or source files; empty means no restriction."""
+
+    year_from: int | None = None
+    year_to: int | None = None
+    sources: frozenset[str] = frozenset()
+
+    @property
+    def active(self) -> bool:
+        return self.year_from is not None or self.year_to is not None or bool(self.sources)
+
+    def accepts(self, chunk: Chunk) -> bool:
+        if self.sources and chunk.source not in self.sources:
+            return False
+        if self.year_from is not None or self.year_to is not None:
+            if chunk.year is None:
+                return False
+            if self.year_from is not None and chunk.year < self.year_from:
+                return False
+            if self.year_to is not None and chunk.year > self.year_to:
+                return False
+        return True
+
+
+class Store(Protocol):
+    def add(
+        self,
+        articles: Sequence[Article],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        tokens: Sequence[Sequence[str]],
+    ) -> None: ...
+
+    def delete_article(self, article_id: str) -> int: ...
+
+    def search_sparse(self, tokens: Sequence[str], k: int, where: Filter = Filter()) -> list[tuple[Chunk, float]]: ...
+
+    def search_dense(self, vector: np.ndarray, k: int, where: Filter = Filter()) -> list[tuple[Chunk, float]]: ...
+
+    def article(self, article_id: str) -> Article: ...
+
+    def publish(self, manifest: dict[str, Any]) -> Path: ...
+
+
+@dataclass
+class LocalStore:
+    """FAISS for dense search, a CSC BM25 weight matrix for sparse search, JSON for records."""
+
+    dim: int
+    faiss_kind: str = "flat"
+    bm25_params: BM25Params = BM25Params()
+    articles: dict[str, Article] = field(default_factory=dict)
+    chunks: list[Chunk] = field(default_factory=list)
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    tf: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
+    vocab: dict[str, int] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.vectors.size == 0:
+            self.vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self._bm25: BM25Index | None = None
+        self._faiss: faiss.Index | None = None
+        self._chunk_pos: dict[str, int] = {}
+
+    # -- write path -------------------------------------------------------------------
+    def add(self, articles, chunks, vectors, tokens) -> None:
+        if len(chunks) != len(vectors) or len(chunks) != len(tokens):
+            raise ValueError("chunks, vectors and tokens must have the same length")
+        if len(chunks) and vectors.shape[1] != self.dim:
+            raise ValueError(f"vectors have dimension {vectors.shape[1]}, store expects {self.dim}")
+        for a in articles:
+            self.articles[a.id] = a
+        new_tf = term_matrix(tokens, self.vocab)
+        old = self.tf
+        if old.shape[1] < len(self.vocab):
+            old = sp.csr_matrix((old.data, old.indices, old.indptr), shape=(old.shape[0], len(self.vocab)))
+        self.tf = sp.vstack([old, new_tf], format="csr")
+        self.chunks.extend(chunks)
+        self.vectors = np.vstack([self.vectors, np.asarray(vectors, dtype=np.float32)])
+        self._invalidate()
+
+    def delete_article(self, article_id: str) -> int:
+        keep = np.array([c.article_id != article_id for c in self.chunks], dtype=bool)
+        removed = int((~keep).sum())
+        self.articles.pop(article_id, None)
+        if removed:
+            self.chunks = [c for c, k in zip(self.chunks, keep) if k]
+            self.vectors = self.vectors[keep]
+            self.tf = self.tf[np.flatnonzero(keep)]
+            self._invalidate()
+        return removed
+
+    def delete_source(self, source: str) -> int:
+        ids = [a.id for a in self.articles.values() if a.source == source]
+        return sum(self.delete_article(i) for i in ids)
+
+    def _invalidate(self) -> None:
+        self._bm25 = None
+        self._faiss = None
+        self._chunk_pos = {}
+
+    # -- read path ----------------------------------------------------------------------
+    @property
+    def bm25(self) -> BM25Index:
+        if self._bm25 is None:
+            self._bm25 = BM25Index(self.tf, self.vocab, self.bm25_params)
+        return self._bm25
+
+    @property
+    def dense_index(self) -> faiss.Index:
+        if self._faiss is None:
+            self._faiss = build_faiss(self.vectors, self.faiss_kind)
+        return self._faiss
+
+    def article(self, article_id: str) -> Article:
+        return self.articles[article_id]
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        if not self._chunk_pos:
+            self._chunk_pos = {c.id: i for i, c in enumerate(self.chunks)}
+        return self.chunks[self._chunk_pos[chunk_id]]
+
+    def _mask(self, where: Filter) -> np.ndarray | None:
+        if not where.active:
+            return None
+        return np.fromiter((where.accepts(c) for c in self.chunks), dtype=bool, count=len(self.chunks))
+
+    def search_sparse(self, tokens, k, where=Filter()):
+        if not self.chunks:
+            return []
+        scores = self.bm25.scores(tokens)
+        mask = self._mask(where)
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def search_dense(self, vector, k, where=Filter()):
+        if not self.chunks:
+            return []
+        q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        mask = self._mask(where)
+        params = None
+        if mask is not None:
+            allowed = np.flatnonzero(mask).astype(np.int64)
+            if allowed.size == 0:
+                return []
+            selector = faiss.IDSelectorBatch(allowed)
+            params = (
+                faiss.SearchParametersHNSW(sel=selector, efSearch=max(64, k))
+                if self.faiss_kind == "hnsw"
+                else faiss.SearchParameters(sel=selector)
+            )
+        k = min(k, len(self.chunks))
+        scores, ids = self.dense_index.search(q, k, params=params) if params else self.dense_index.search(q, k)
+        return [(self.chunks[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+    # -- persistence --------------------------------------------------------------------
+    def publish(self, manifest: dict[str, Any], root: Path | None = None) -> Path:
+        """Write a complete new version next to the current one, then switch CURRENT atomically."""
+        root = Path(root or self.path or "index")
+        root.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+        tmp = root / f".tmp-v-{stamp}"
+        final = root / f"v-{stamp}"
+        tmp.mkdir()
+        manifest = {
+            **manifest,
+            "schema_version": SCHEMA_VERSION,
+            "dim": self.dim,
+            "faiss_index": self.faiss_kind,
+            "bm25": asdict(self.bm25_params),
+            "n_articles": len(self.articles),
+            "n_chunks": len(self.chunks),
+            "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in self.articles.values()))
+        _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in self.chunks))
+        np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
+        faiss.write_index(self.dense_index, str(tmp / "dense.faiss"))
+        tf = self.tf.tocsr()
+        np.save(tmp / "tf_data.npy", tf.data.astype(np.float32), allow_pickle=False)
+        np.save(tmp / "tf_indices.npy", tf.indices.astype(np.int64), allow_pickle=False)
+        np.save(tmp / "tf_indptr.npy", tf.indptr.astype(np.int64), allow_pickle=False)
+        (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        _fsync_dir(tmp)
+        os.replace(tmp, final)
+        pointer = root / f".{CURRENT}.tmp"
+        pointer.write_text(final.name, encoding="utf-8")
+        os.replace(pointer, root / CURRENT)
+        _fsync_dir(root)
+        self.manifest = manifest
+        self.path = root
+        prune_versions(root, keep={final.name})
+        log.info("published %s (%d articles, %d chunks)", final, len(self.articles), len(self.chunks))
+        return final
+
+    @classmethod
+    def load(cls, root: Path, expect: dict[str, Any] | None = None) -> "LocalStore":
+        """Load the published version; `expect` holds manifest keys that must match (embedder...)."""
+        version = current_version(root)
+        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            raise IndexMismatch(
+                f"index at {root} has schema version {manifest.get('schema_version')}, this code reads "
+                f"version {SCHEMA_VERSION}: rebuild it with `python -m rag.index`"
+            )
+        for key, want in (expect or {}).items():
+            if manifest.get(key) != want:
+                raise IndexMismatch(
+                    f"index at {root} was built with {key}={manifest.get(key)!r}, but the settings say "
+                    f"{want!r}: rebuild it with `python -m rag.index`"
+                )
+        vocab = json.loads((version / "vocab.json").read_text(encoding="utf-8"))
+        tf = sp.csr_matrix(
+            (
+                np.load(version / "tf_data.npy", allow_pickle=False),
+                np.load(version / "tf_indices.npy", allow_pickle=False),
+                np.load(version / "tf_indptr.npy", allow_pickle=False),
+            ),
+            shape=(manifest["n_chunks"], len(vocab)),
+        )
+        articles = {a["id"]: Article(**a) for a in _read_jsonl(version / "articles.jsonl")}
+        chunks = [Chunk(**c) for c in _read_jsonl(version / "chunks.jsonl")]
+        store = cls(
+            dim=manifest["dim"],
+            faiss_kind=manifest["faiss_index"],
+            bm25_params=BM25Params(**manifest["bm25"]),
+            articles=articles,
+            chunks=chunks,
+            vectors=np.load(version / "vectors.npy", allow_pickle=False),
+            tf=tf,
+            vocab=vocab,
+            manifest=manifest,
+            path=root,
+        )
+        store._faiss = faiss.read_index(str(version / "dense.faiss"))
+        if store._faiss.ntotal != len(chunks):
+            raise IndexMismatch(f"index at {version} is inconsistent: rebuild it with `python -m rag.index`")
+        return store
+
+
+def build_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:
+    dim = vectors.shape[1]
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 64
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def current_version(root: Path) -> Path:
+    pointer = Path(root) / CURRENT
+    if not pointer.is_file():
+        raise IndexMissing(f"no index found at {root}: build it with `python -m rag.index`")
+    version = Path(root) / pointer.read_text(encoding="utf-8").strip()
+    if not (version / "manifest.json").is_file():
+        raise IndexMissing(f"index pointer {pointer} names a missing version: rebuild with `python -m rag.index`")
+    return version
+
+
+def current_stamp(root: Path) -> str:
+    """Cheap change detector for hot reload: the published version's name, '' if none."""
+    try:
+        return (Path(root) / CURRENT).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def prune_versions(root: Path, keep: set[str], keep_last: int = 2) -> None:
+    """Old versions go, but the newest `keep_last` stay so a reader mid-load is not pulled from under."""
+    versions = sorted(p for p in root.glob("v-*") if p.is_dir())
+    for p in versions[:-keep_last]:
+        if p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+    for p in root.glob(".tmp-v-*"):
+        if time.time() - p.stat().st_mtime > 3600:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
