@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .answer import ExtractiveAnswerer
 from .build import index_identity
@@ -21,6 +23,9 @@ from .retrieve import Retriever
 from .settings import Settings
 from .store import Filter, LocalStore, current_stamp
 from .tokenize import tokenize
+
+if TYPE_CHECKING:
+    from .llm import LLMAnswerer
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +97,13 @@ class Engine:
         mode: str | None = None,
     ) -> Answer:
         """Answer one turn. `history`: earlier user questions, oldest first. `mode`: fusion override."""
+        *_, result = self._turn(question, history, k, where, mode, streaming=False)
+        return result
+
+    def _turn(
+        self, question: str, history: Sequence[str], k: int | None, where: Filter, mode: str | None, streaming: bool
+    ) -> Iterator[str | Answer]:
+        """ask and stream: pieces of text when streaming, then the final Answer."""
         t0 = time.perf_counter()
         checked = check_question(question, self.settings)
         try:
@@ -102,12 +114,38 @@ class Engine:
             log.warning("index reload failed, keeping the loaded one: %s", exc)
         settings = self.settings.replace(fusion=mode) if mode else self.settings
         retriever = Retriever(self.store, self.embedder, settings)
-        query = standalone_question(checked.text, history)
-        result = ExtractiveAnswerer(retriever, settings).answer(checked.text, k=k, where=where, retrieval_question=query)
+        # ---- generated answer (rag/llm.py, issue #5): only with an LLM endpoint configured ----
+        if self.settings.llm_enabled:
+            t = time.perf_counter()
+            query = self.llm.retrieval_question(checked.text, history)  # model rewrite, else rules
+            rewrite_ms = (time.perf_counter() - t) * 1000
+            fallback = ExtractiveAnswerer(retriever, settings).answer(checked.text, k=k, where=where, retrieval_question=query)
+            if history:
+                fallback.timings_ms["rewrite_ms"] = rewrite_ms
+            items: Iterable[str | Answer] = (
+                self.llm.answer_stream(checked.text, fallback) if streaming else [self.llm.answer(checked.text, fallback)]
+            )
+        # ---- extractive answer (unchanged) ----
+        else:
+            query = standalone_question(checked.text, history)
+            result = ExtractiveAnswerer(retriever, settings).answer(checked.text, k=k, where=where, retrieval_question=query)
+            items = [result.answer, result] if streaming else [result]
+        for item in items:
+            if isinstance(item, Answer):
+                result = item
+                break
+            yield item
         if checked.truncated:
             result.note = (result.note + "；" if result.note else "") + f"问题过长，已截断为前{self.settings.max_question_chars}个字"
         result.timings_ms["total_ms"] = (time.perf_counter() - t0) * 1000
-        return result
+        yield result
+
+    @cached_property
+    def llm(self) -> "LLMAnswerer":
+        """Built on first use, so langchain-openai is imported only when an endpoint is configured."""
+        from .llm import LLMAnswerer
+
+        return LLMAnswerer(self.settings)
 
     def stream(
         self,
@@ -122,6 +160,4 @@ class Engine:
         The extractive answer is produced at once, so it arrives as one piece; a generated
         answer streams token by token. The final Answer is authoritative (it may replace
         streamed text with the extractive fallback)."""
-        result = self.ask(question, history=history, k=k, where=where, mode=mode)
-        yield result.answer
-        yield result
+        yield from self._turn(question, history, k, where, mode, streaming=True)

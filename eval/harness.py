@@ -1,0 +1,214 @@
+"""The eval run: build or reuse an index, ask every gold question through Engine.ask (the app's
+own code path), judge each answer, and summarise per retrieval mode.
+
+Retrieval metrics need ten ranked passages while the answerer reads the configured k; the
+harness answers with k and ranks separately with the same Retriever at depth 10 (a prefix of
+the same ranking, since fusion takes the same candidates for any k <= fetch_k/4), so the
+answer is exactly what the app would show and hit@10 is still measured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.build import BuildReport, build_index
+from rag.embed import Embedder, make_embedder
+from rag.engine import Engine
+from rag.settings import PROJECT_ROOT, Settings
+
+from .metrics import RETRIEVAL_DEPTH, GoldItem, judge, load_gold, summarize
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold.jsonl"
+OUT_ROOT = PROJECT_ROOT / "eval" / "out"
+# user-facing names of the retrieval modes -> Settings.fusion values
+MODES = {"bm25": "sparse", "dense": "dense", "hybrid": "rrf"}
+MODE_NAMES = {v: k for k, v in MODES.items()}
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class EvalError(RuntimeError):
+    """A run that cannot start (bad arguments, no LLM configured); the message is for the user."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    gold: Path = DEFAULT_GOLD
+    corpus: Path | None = None  # None: the settings' corpus (the bundled pages)
+    index: Path | None = None  # None: eval/out/index-<corpus dir name>
+    out: Path | None = None  # None: eval/out/<gold file stem>
+    k: int | None = None  # None: settings.top_k
+    whole_files: bool = False
+    modes: tuple[str, ...] = ()  # user-facing names; () = the configured fusion only
+    llm: bool = False
+    limit: int | None = None
+    build: bool = True  # False: serve the index as it is (tests that built it already)
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown:
+            raise EvalError(f"unknown retrieval mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+        if self.k is not None and self.k < 1:
+            raise EvalError("-k must be greater than 0")
+        if self.limit is not None and self.limit < 1:
+            raise EvalError("--limit must be greater than 0")
+
+
+@dataclass
+class ModeRun:
+    name: str  # bm25 | dense | hybrid
+    rows: list[dict[str, Any]]  # results.jsonl lines
+    metrics: dict[str, Any]
+
+
+@dataclass
+class EvalRun:
+    config: EvalConfig
+    settings: Settings
+    items: list[GoldItem]
+    answer_k: int
+    build: BuildReport | None
+    index_status: dict[str, Any]
+    runs: list[ModeRun] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "gold": str(self.config.gold),
+            "corpus": str(self.settings.corpus_dir),
+            "index": str(self.settings.index_dir),
+            "index_status": self.index_status,
+            "whole_files": not self.settings.split_articles,
+            "n_questions": len(self.items),
+            "answer_k": self.answer_k,
+            "retrieval_depth": RETRIEVAL_DEPTH,
+            "answerer": "llm" if self.config.llm else "extractive",
+            "seconds": round(self.seconds, 1),
+            "modes": {r.name: r.metrics for r in self.runs},
+        }
+
+
+def default_index_dir(corpus: Path) -> Path:
+    return OUT_ROOT / f"index-{Path(corpus).resolve().name}"
+
+
+def settings_for(config: EvalConfig) -> Settings:
+    """Settings.load (env, rag.toml) with the run's overrides. Without --llm the generator is
+    switched off, so the numbers measure the extractive answerer even where RAG_LLM_* is set."""
+    overrides: dict[str, Any] = {
+        "corpus_dir": config.corpus,
+        "split_articles": False if config.whole_files else None,
+    }
+    if not config.llm:
+        overrides["llm_base_url"] = ""
+    settings = Settings.load(**overrides)
+    index = config.index or default_index_dir(settings.corpus_dir)
+    settings = settings.replace(index_dir=index)
+    if config.llm and not settings.llm_enabled:
+        raise EvalError(
+            "--llm needs a configured LLM (settings.llm_enabled is False): set RAG_LLM_BASE_URL and RAG_LLM_MODEL "
+            "(and RAG_LLM_API_KEY if the endpoint wants one)"
+        )
+    return settings
+
+
+def ask_all(
+    engine: Engine,
+    items: Sequence[GoldItem],
+    k: int,
+    fusion: str,
+    progress: Progress | None = None,
+    label: str = "",
+) -> list[dict[str, Any]]:
+    """One results.jsonl row per question: the answer JSON + id, kind and the judgements."""
+    rows = []
+    for i, item in enumerate(items):
+        answer = engine.ask(item.question, k=k, mode=fusion)
+        data = answer.to_json()
+        ranked = engine.retriever().search(answer.retrieval_question or item.question, k=max(k, RETRIEVAL_DEPTH), mode=fusion)
+        assert engine.store is not None
+        texts = [h.chunk.text for h in ranked[:RETRIEVAL_DEPTH]]
+        bodies = [engine.store.article(h.chunk.article_id).body for h in ranked[:RETRIEVAL_DEPTH]]
+        judged = judge(item, data, texts, bodies)
+        # "kind" is the gold kind; the answerer's own reading of the question moves to "answer_kind"
+        data["answer_kind"] = data.pop("kind", "")
+        rows.append({"id": item.id, "kind": item.kind, **data, "judgement": judged, "gold_answers": list(item.answers)})
+        if progress:
+            progress(label or fusion, i + 1, len(items))
+    return rows
+
+
+def run_eval(config: EvalConfig, embedder: Embedder | None = None, progress: Progress | None = None) -> EvalRun:
+    """Build/reuse the index, answer every question in every requested mode, summarise."""
+    t0 = time.perf_counter()
+    items = load_gold(config.gold)
+    if config.limit:
+        items = items[: config.limit]
+    settings = settings_for(config)
+    embedder = embedder or make_embedder(settings.embedder)
+    report = build_index(settings, embedder=embedder, progress=progress) if config.build else None
+    engine = Engine(settings, embedder=embedder)
+    answer_k = config.k or settings.top_k
+    modes = config.modes or (MODE_NAMES[settings.fusion],)
+    run = EvalRun(config, settings, items, answer_k, report, engine.status)
+    for name in modes:
+        rows = ask_all(engine, items, answer_k, MODES[name], progress, label=name)
+        metrics = summarize(items, [r["judgement"] for r in rows])
+        run.runs.append(ModeRun(name, rows, metrics))
+        log.info("%s: accuracy %.3f hit@5 %.3f", name, metrics["accuracy"] or 0, metrics["hit@5"])
+    run.seconds = time.perf_counter() - t0
+    return run
+
+
+def default_out_dir(gold: Path) -> Path:
+    return OUT_ROOT / Path(gold).stem
+
+
+def write_results(run: EvalRun, out: Path) -> list[Path]:
+    """results.jsonl (results-<mode>.jsonl when several modes run) and report.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in run.runs:
+        path = out / ("results.jsonl" if len(run.runs) == 1 else f"results-{r.name}.jsonl")
+        with path.open("w", encoding="utf-8") as fh:
+            for row in r.rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        written.append(path)
+    path = out / "report.json"
+    path.write_text(json.dumps(run.report(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    written.append(path)
+    return written
+
+
+THRESHOLDS = PROJECT_ROOT / "eval" / "thresholds.json"
+
+
+def load_thresholds(path: Path = THRESHOLDS) -> dict[str, float]:
+    """The committed floors: {"metric": floor} under "min" (dotted keys reach nested metrics)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    floors = data.get("min")
+    if not isinstance(floors, dict) or not all(isinstance(v, (int, float)) for v in floors.values()):
+        raise EvalError(f"{path}: expected an object 'min' of metric -> number")
+    return {k: float(v) for k, v in floors.items()}
+
+
+def gate(metrics: dict[str, Any], floors: dict[str, float]) -> list[str]:
+    """One line per metric below its floor (empty: the gate passes)."""
+    problems = []
+    for key, floor in floors.items():
+        value: Any = metrics
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            problems.append(f"{key}: not measured (floor {floor:.3f})")
+        elif value < floor:
+            problems.append(f"{key}: {value:.3f} is below the floor {floor:.3f}")
+    return problems
