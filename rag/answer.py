@@ -26,7 +26,7 @@ from .records import Answer, Article, Citation, Hit
 from .retrieve import Retriever, years_in
 from .settings import Settings
 from .store import Filter
-from .tokenize import tokenize
+from .tokenize import expand_query, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class ExtractiveAnswerer:
 
     def _problem(self, question: str, kind: str, best: Candidate, weights: dict[str, float]) -> tuple[str, str] | None:
         """Why the best sentence does not answer the question, as (lead text, note); None if it does."""
-        missing_years = [y for y in years_in(question) if not self._mentions(best, str(y))]
+        missing_years = [y for y in years_in(question) if not self._mentions_year(best, y)]
         if missing_years:
             return f"资料中没有找到{'、'.join(f'{y}年' for y in missing_years)}的相关内容；", "year not in evidence"
         missing_weight = sum(weights[t] for t in best.missing) / (sum(weights.values()) or 1.0)
@@ -164,16 +164,25 @@ class ExtractiveAnswerer:
 
     # -- scoring --------------------------------------------------------------------------
     def _weights(self, question: str) -> dict[str, float]:
-        """idf of each question token; a token the archive has never seen weighs the most."""
+        """How much each question token tells: its idf in the archive.
+
+        A single character (时, 条, 区) says little on its own, and the sub-words that search
+        mode adds beside a longer token repeat it, so both are down-weighted. A token the
+        archive has never seen is either a content word it lacks (预算, 开诊) or a colloquial
+        filler; it weighs like a rare word, so missing content counts against answering."""
         bm25 = getattr(self.retriever.store, "bm25", None)
-        tokens = set(tokenize(question))
+        tokens = set(tokenize(expand_query(question)))
         weights: dict[str, float] = {}
         idf_max = float(bm25.idf.max()) if bm25 is not None and len(bm25.idf) else 1.0
         for tok in tokens:
             j = bm25.vocab.get(tok) if bm25 is not None else None
-            idf = float(bm25.idf[j]) if j is not None and bm25.idf[j] > 0 else (idf_max if j is None else 0.05)
-            weights[tok] = max(idf, 0.05)
-        # sub-words of a longer question token add little on their own: halve them
+            if j is None:
+                w = 0.8 * idf_max
+            else:
+                w = max(float(bm25.idf[j]), 0.05)
+            if len(tok) == 1 and not tok.isdigit():
+                w *= 0.3
+            weights[tok] = w
         for tok in tokens:
             if any(tok != other and tok in other for other in tokens):
                 weights[tok] *= 0.5
@@ -244,10 +253,21 @@ class ExtractiveAnswerer:
         return c.article.body[c.start : c.end]
 
     @staticmethod
-    def _mentions(c: Candidate, needle: str) -> bool:
-        return needle in c.article.body[c.start : c.end] or (
-            needle in c.article.title or (c.article.year is not None and str(c.article.year) == needle and needle in c.article.body)
-        )
+    def _mentions_year(c: Candidate, year: int) -> bool:
+        """Whether the year a sentence speaks about is `year`.
+
+        The sentence's own years decide; failing those, the last year named earlier in its
+        paragraph ("2020年，…；进出口总额…"); failing that, the article's title and date. So a
+        2022 article reviewing 2020 figures answers for 2020, not for 2021 or 2022."""
+        body = c.article.body
+        own = _YEAR_IN_TEXT.findall(body[c.start : c.end])
+        if own:
+            return str(year) in {y[:4] for y in own}
+        para_start = body.rfind("\n", 0, c.start) + 1
+        before = _YEAR_IN_TEXT.findall(body[para_start : c.start])
+        if before:
+            return before[-1][:4] == str(year)
+        return str(year) in c.article.title or c.article.year == year
 
     @staticmethod
     def _overlaps(c: Candidate, chosen: list[Candidate]) -> bool:

@@ -153,7 +153,7 @@ def build_index(
     timings["tokenize"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    cache = EmbeddingCache(settings.index_dir / "cache" / "embeddings.sqlite", embedder.id, embedder.dim)
+    cache = EmbeddingCache(settings.embedding_cache, embedder.id, embedder.dim)
     try:
         vectors, computed = embed_with_cache(
             embedder,

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 PROMPTS_DIR = PROJECT_ROOT / "prompts"
 FALLBACK_SUFFIX = "，已改用摘录答案"
+UNTRUSTED_QUOTE = "资料中没有找到能可靠回答这个问题的内容。"
 
 # How the model says "the passages do not answer this" (the prompt asks for 资料中没有…).
 _ABSTAIN = re.compile(r"资料中(?:没有|并没有|未|并未|无)|资料(?:未|没有)(?:提及|提到|涉及)")
@@ -136,7 +137,7 @@ class Check:
 def _with_unit(answer: str, number: str) -> str:
     """"1" -> "1万亿元" as written in the answer, so the note names the figure a reader saw."""
     text = normalize_for_match(answer)
-    m = re.search(rf"(?<![\d.]){re.escape(number.rstrip('%'))}%?{_UNIT}", text)
+    m = re.search(rf"(?<![\d.]){re.escape(number.rstrip('%'))}(?!\d|\.\d)%?{_UNIT}", text)
     return m.group(0) if m else number
 
 
@@ -170,6 +171,30 @@ def check_answer(answer: str, hits: Sequence[Hit], question: str) -> Check:
 
 
 # -- the model --------------------------------------------------------------------------------
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+
+
+def visible_text(raw: str, final: bool = True) -> str:
+    """The reply without <think>…</think> reasoning (Qwen3, DeepSeek-R1 distills served by
+    Ollama or vLLM without a reasoning parser put it in the content). Its scratch numbers
+    would fail verification, and staff should not see it stream by. With final=False (a
+    stream in progress) an unclosed block and a trailing partial "<think" are held back, so
+    successive results only grow; a reply whose opening tag was in the chat template shows
+    its reasoning while it streams, and the final Answer drops it.""" 
+    text = re.sub(r"<think>.*?</think>", "", raw, flags=re.S)
+    if _THINK_CLOSE in text:  # the chat template opened the block (DeepSeek-R1): only its end is in the reply
+        text = text[text.rindex(_THINK_CLOSE) + len(_THINK_CLOSE) :]
+    open_at = text.find(_THINK_OPEN)
+    if open_at >= 0:
+        text = text[:open_at]
+    if not final:
+        for k in range(min(len(_THINK_OPEN) - 1, len(text)), 0, -1):
+            if _THINK_OPEN.startswith(text[-k:]):
+                text = text[:-k]
+                break
+    return text.lstrip()
+
+
 class LLMError(RuntimeError):
     """The server failed, timed out or answered nothing; str() is the Chinese reason for the note."""
 
@@ -223,20 +248,29 @@ class LLMAnswerer:
 
     # -- raw generation ---------------------------------------------------------------------
     def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str]:
-        """Answer text token by token, unverified; raises LLMError on failure or timeout."""
+        """Answer text token by token, unverified, reasoning hidden; raises LLMError on failure or timeout."""
+        yield from self._stream(question, hits, _Visible())
+
+    def _stream(self, question: str, hits: Sequence[Hit], visible: "_Visible") -> Iterator[str]:
         inputs = {"question": question, "context": format_context(hits)}
-        return self._deadline(lambda cancel: self._pieces(self.answer_chain.stream(inputs), cancel))
+        for piece in self._deadline(lambda cancel: self._pieces(self.answer_chain.stream(inputs), cancel)):
+            shown = visible.feed(piece)
+            if shown:
+                yield shown
+        shown = visible.finish()
+        if shown:
+            yield shown
 
     def generate(self, question: str, hits: Sequence[Hit]) -> str:
-        """The whole answer text in one non-streaming request, unverified; raises LLMError."""
+        """The whole answer text in one non-streaming request, unverified, reasoning hidden; raises LLMError."""
         inputs = {"question": question, "context": format_context(hits)}
-        return "".join(self._deadline(lambda cancel: [self.answer_chain.invoke(inputs)]))
+        return visible_text("".join(self._deadline(lambda cancel: [self.answer_chain.invoke(inputs)])))
 
     def rewrite(self, turn: str, history: Sequence[str]) -> str:
         """A follow-up as a standalone question, from the model; raises LLMError."""
         lines = "\n".join(f"{i}. {q}" for i, q in enumerate(history, 1))
         inputs = {"history": lines, "question": turn}
-        return "".join(self._deadline(lambda cancel: [self.rewrite_chain.invoke(inputs)]))
+        return visible_text("".join(self._deadline(lambda cancel: [self.rewrite_chain.invoke(inputs)])))
 
     @staticmethod
     def _pieces(chunks: Iterable[str], cancel: threading.Event) -> Iterator[str]:
@@ -314,24 +348,26 @@ class LLMAnswerer:
     def _answer(self, question: str, fallback: Answer, streaming: bool) -> Iterator[str | Answer]:
         hits = list(fallback.contexts)
         if not hits:  # nothing retrieved: nothing to generate from
-            yield fallback.answer
+            if streaming:
+                yield fallback.answer
             yield fallback
             return
         query = fallback.retrieval_question or question
         t0 = time.perf_counter()
-        pieces: list[str] = []
+        visible = _Visible()
+        streamed = False
         reason = ""
         try:
             if streaming:
-                for piece in self.stream(query, hits):
-                    pieces.append(piece)
+                for piece in self._stream(query, hits, visible):
+                    streamed = True
                     yield piece
             else:
-                pieces.append(self.generate(query, hits))
+                visible.feed(self.generate(query, hits))
         except LLMError as exc:
             reason = str(exc)
         llm_ms = (time.perf_counter() - t0) * 1000
-        text = "".join(pieces).strip()
+        text = visible.text.strip()
         check = None
         if not reason:
             check = check_answer(text, hits, f"{question} {query}")
@@ -344,6 +380,10 @@ class LLMAnswerer:
                 note=reason + FALLBACK_SUFFIX,
                 timings_ms={**fallback.timings_ms, "llm_ms": llm_ms},
             )
+            if any(_INSTRUCTION.search(c.quote) for c in fallback.citations):
+                # The extractive answerer quoted an injected instruction as if it were news.
+                result.answer, result.abstained, result.citations = UNTRUSTED_QUOTE, True, []
+                result.note += "；摘录的句子疑似写给模型的指令，不作为答案"
         else:
             assert check is not None
             result = Answer(
@@ -358,9 +398,34 @@ class LLMAnswerer:
                 note="",
                 retrieval_question=fallback.retrieval_question,
             )
-        if streaming and not pieces:
+        if streaming and not streamed:
             yield result.answer
         yield result
+
+
+class _Visible:
+    """Turns raw streamed pieces into increments of `visible_text`, which only ever grow."""
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.shown = ""
+
+    def feed(self, piece: str) -> str:
+        self.raw += piece
+        return self._advance(visible_text(self.raw, final=False))
+
+    def finish(self) -> str:
+        return self._advance(self.text)
+
+    @property
+    def text(self) -> str:
+        return visible_text(self.raw, final=True)
+
+    def _advance(self, visible: str) -> str:
+        if len(visible) <= len(self.shown) or not visible.startswith(self.shown):
+            return ""  # nothing new, or reasoning already shown turned out hidden: the final Answer fixes it
+        new, self.shown = visible[len(self.shown) :], visible
+        return new
 
 
 def _citation(n: int, hit: Hit) -> Citation:

@@ -84,7 +84,7 @@ def _linked_answer(text: str, turn: int, numbers: set[int]) -> str:
         if n not in numbers:
             continue
         parts.append(esc(text[pos : m.start()]))
-        parts.append(f'<a class="rag-cite" href="#{anchor_id(turn, n)}" data-n="{n}">&#91;{n}&#93;</a>')
+        parts.append(f'<a class="rag-cite" href="#{anchor_id(turn, n)}">&#91;{n}&#93;</a>')
         pos = m.end()
     parts.append(esc(text[pos:]))
     return "".join(parts)
@@ -94,36 +94,34 @@ def _meta(date: str, source: str) -> str:
     return f'<span class="rag-src-meta">{esc(date or "日期不详")} · <span class="rag-src-file">{esc(source)}</span></span>'
 
 
-def _entry(
-    head: str, title: str, date: str, source: str, body: str | None, start: int, end: int, quote: str, elem_id: str = ""
-) -> str:
-    """One source: title, date, file, the passage with its span marked, the full article folded."""
+def _entry(head: str, title: str, date: str, source: str, shown: str, full: str | None, elem_id: str = "") -> str:
+    """One source: title, date, file, the passage shown, the full article folded away."""
     id_attr = f' id="{elem_id}"' if elem_id else ""
-    shown = passage(body, start, end) if body is not None else f"<mark>{esc(quote)}</mark>"
-    full = (
-        f'<details class="rag-full"><summary>展开全文</summary><div class="rag-body">{highlight(body, start, end)}</div></details>'
-        if body is not None
-        else ""
-    )
+    folded = f'<details class="rag-full"><summary>展开全文</summary><div class="rag-body">{full}</div></details>' if full is not None else ""
     return (
         f'<div class="rag-src"{id_attr}>'
         f'<div class="rag-src-head">{head}<span class="rag-src-title">《{esc(title or "无标题")}》</span>{_meta(date, source)}</div>'
-        f'<div class="rag-quote">{shown}</div>{full}</div>'
+        f'<div class="rag-quote">{shown}</div>{folded}</div>'
     )
 
 
 def _citation_entry(c: Citation, turn: int, lookup: Lookup) -> str:
+    """The quote marked in its context and in the full article, at the citation's offsets."""
     article = lookup(c.article_id)
-    body = article.body if article is not None else None
     head = f'<span class="rag-src-n">&#91;{c.n}&#93;</span>'
-    return _entry(head, c.title, c.date, c.source, body, c.start, c.end, c.quote, anchor_id(turn, c.n))
+    if article is None:  # the index changed under the answer: the quote is all we have
+        return _entry(head, c.title, c.date, c.source, f"<mark>{esc(c.quote)}</mark>", None, anchor_id(turn, c.n))
+    shown = passage(article.body, c.start, c.end)
+    return _entry(head, c.title, c.date, c.source, shown, highlight(article.body, c.start, c.end), anchor_id(turn, c.n))
 
 
-def _context_entry(h: Hit, lookup: Lookup) -> str:
+def _context_entry(h: Hit, lookup: Lookup, preview: int = 120) -> str:
+    """A retrieved passage that did not answer: shown plainly, nothing marked as if quoted."""
     article = lookup(h.chunk.article_id)
-    body = article.body if article is not None else None
     c = h.chunk
-    return _entry('<span class="rag-src-n">·</span>', c.title, c.date, c.source, body, c.start, c.end, c.text)
+    text = " ".join(c.text.split())
+    shown = esc(text[:preview] + ("…" if len(text) > preview else ""))
+    return _entry('<span class="rag-src-n">·</span>', c.title, c.date, c.source, shown, esc(article.body) if article else None)
 
 
 def _user_notes(note: str) -> list[str]:

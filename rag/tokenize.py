@@ -32,7 +32,8 @@ STOP_WORDS = frozenset(
     """的 了 和 与 及 或 是 在 对 为 把 被 将 等 也 都 而 并 就 又 于 以 之 其 这 那 有 个 着 中
     上 下 吗 呢 吧 啊 呀 么 哪 哪些 什么 怎么 怎样 如何 多少 几 是否 请问 一下 一个 我们 你们 他们
     这个 那个 这些 那些 进行 通过 相关 情况 请 问 谁 哪个 哪里 哪儿 哪天 何时 时候 什么时候 为什么
-    怎么样 年 月 日 呢 吗""".split()
+    怎么样 年 月 日 呢 吗 一共 总共 共计 是从 那场 那次 那个 这次 咱们 咱 区里 我区 到底 具体 都 了 去了
+    知道 想 问问 告诉 一下子 哪家 哪位 哪两个 哪几个 几个 多少次 是多少 有多少 分别""".split()
 )
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
@@ -56,6 +57,22 @@ def _get() -> jieba.Tokenizer:
 def normalize(text: str) -> str:
     """NFKC folds full-width digits/letters, so １２ and 12 are one token; Latin is lower-cased."""
     return unicodedata.normalize("NFKC", text).lower()
+
+
+# Colloquial or foreign names for what the paper writes formally; applied to questions only.
+QUERY_SYNONYMS = {
+    "gdp": "地区生产总值",
+    "专项债": "专项债券",
+    "城管": "综合行政执法局",
+    "纪委": "纪工委",
+}
+
+
+def expand_query(text: str) -> str:
+    """Appends the archive's own term for a colloquial one, so BM25 can match either."""
+    norm = normalize(text)
+    extra = [v for k, v in QUERY_SYNONYMS.items() if k in norm and v not in norm]
+    return text + (" " + " ".join(extra) if extra else "")
 
 
 def tokenize(text: str) -> list[str]:
