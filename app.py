@@ -113,7 +113,7 @@ class Backend:
         engine = self.engine()
         try:
             engine.reload()
-        except IndexProblem as exc:
+        except Exception as exc:  # a broken new version must not take the page down: keep the loaded one
             log.warning("index reload failed, keeping the loaded one: %s", exc)
         return engine.status
 
@@ -126,8 +126,9 @@ class Backend:
 
 
 def make_filter(year_from: Any, year_to: Any, sources: Any) -> Filter:
-    lo = int(year_from) if year_from not in (None, "") else None
-    hi = int(year_to) if year_to not in (None, "") else None
+    """Form values -> Filter. An emptied number box arrives as 0: that, like None, means no limit."""
+    lo = int(year_from) if year_from else None
+    hi = int(year_to) if year_to else None
     if lo is not None and hi is not None and lo > hi:
         lo, hi = hi, lo
     return Filter(year_from=lo, year_to=hi, sources=frozenset(sources or ()))
@@ -287,8 +288,8 @@ def build_ui(backend: Backend) -> gr.Blocks:
             chips = [gr.Button(q, size="sm", variant="secondary") for q in EXAMPLES]
         with gr.Accordion("筛选与设置", open=False, elem_id="rag-settings"):
             with gr.Row():
-                year_from = gr.Number(label="起始年份", precision=0, value=None, minimum=1990, maximum=2100)
-                year_to = gr.Number(label="截止年份", precision=0, value=None, minimum=1990, maximum=2100)
+                year_from = gr.Number(label="起始年份", precision=0, value=None, placeholder="不限")
+                year_to = gr.Number(label="截止年份", precision=0, value=None, placeholder="不限")
                 top_k = gr.Slider(1, MAX_K, value=settings.top_k, step=1, label="检索文章数 top-k")
             sources = gr.Dropdown(choices=backend.sources(), value=[], multiselect=True, label="来源文件（不选即全部）")
         asked = gr.State([])

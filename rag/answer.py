@@ -285,7 +285,7 @@ class ExtractiveAnswerer:
                     n=n,
                     article_id=c.article.id,
                     title=c.article.title,
-                    date=c.article.date,
+                    date=c.article.date or (str(c.article.year) if c.article.year else ""),
                     source=c.article.source,
                     quote=c.article.body[c.start : c.end],
                     start=c.start,
@@ -298,7 +298,7 @@ class ExtractiveAnswerer:
         """Abstain, but show the closest fact, labelled as such, with its citation."""
         citations = self._cite([best])
         c = citations[0]
-        when = f"（{c.date or (str(best.article.year) + '年' if best.article.year else '日期不详')}）"
+        when = f"（{c.date or '日期不详'}）"
         label = "最接近的资料是" if labelled else ""
         text = f"{lead}{label}《{c.title or '无标题'}》{when}：{c.quote}[1]"
         return Answer(question, text, True, citations=citations, contexts=hits, kind=kind, note=why)

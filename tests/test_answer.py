@@ -1,0 +1,136 @@
+"""Grounded extractive answers on the real index of the bundled pages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.answer import classify
+from rag.engine import Engine, QuestionError
+from rag.followup import standalone_question
+from rag.verify import unsupported_numbers
+
+from conftest import ROOT
+
+SPECIAL_BONDS = "积极申报专项债券 助力经开快速发展"
+ASSESSMENT = "2021年国家级经济技术开发区考核出炉 郑州经开区位列22位"
+
+# (question, text the answer must contain, title of the first cited article)
+ANSWERED = [
+    ("经开区2020年专项债发行多少", "13.92亿元", SPECIAL_BONDS),
+    ("2020年经开区地区生产总值是多少", "1202亿元", ASSESSMENT),
+    ("2020年经开区GDP是多少？", "1202亿元", ASSESSMENT),
+    ("商务部2021年国家级经开区考核一共评价了多少家经开区", "217家", ASSESSMENT),
+    ("2020年实际使用外资和外商投资企业再投资是多少？", "62687万美元", ASSESSMENT),
+    ("征求意见时针对区党工委班子成员的意见有多少条", "113条", "紧抓能力作风建设 全面提升工作质效"),
+    ("宣传部（文明办）推出了多少篇涉疫宣传稿件？", "1534篇", "弘扬廉洁文化 涵养清风正气"),
+    ("政府采购价格审核今年以来报审总金额是多少？", "1831.6万元", "创新政府采购新模式 打造高效廉洁交易平台"),
+    ("行业专场银企对接会有多少家企业参会", "150家", "金融机构进园区 惠企助企零距离"),
+    ("义务植树活动一共种了多少株树苗？", "180株", "经开区首次开展“互联网+全民义务植树”活动"),
+    ("扫雪一共出动了多少台次扫雪车辆？", "53台次", "扫雪除冰保畅通 多措并举暖人心"),
+    ("前程办事处扶贫领域以案促改动员大会通报了几起典型案例", "3起", "党建连连看 前程办事处：深化以案促改 护航脱贫攻坚"),
+    ("市委督查室是哪天来经开区调研“三个一批”项目建设的？", "3月16日", "市委督查室调研经开区“三个一批”项目建设情况"),
+    ("郑大二附院周边道路什么时候建成通车", "9月底", "郑大二附院周边道路 9月底建成通车"),
+    ("谁主持召开了城市精细化管理工作推进会", "张磊", "城市精细化管理工作推进会召开"),
+    ("市委组织部哪位三级调研员到述职评议会指导？", "魏诗剑", "经开区召开2021年度党（工）委书记抓基层党建工作述职评议会 以党建引领推动各项重点任务落实"),
+    ("武斌督导组去了解近期生产经营情况的是哪家企业？", "郑州扬升金属部件有限公司", "经开区领导带队开展综合调研 用细致服务助力企业发展"),
+    ("建设局整改时要把“问题清单”变成什么清单？", "服务清单", "经开区建设局强化党建引领 以巡察整改新成效推动建设工作上台阶"),
+    ("网格化基层治理要打造什么样的三级平台？", "实用、管用、好用", "经开区领导调研党建引领网格化基层治理工作"),
+    ("统计局的个人目标责任书以什么为核心", "明确目标任务、强化责任意识、提升工作效能", "区统计局签订2020年 个人目标责任书"),
+]
+
+UNANSWERED = [
+    "经开区2023年财政预算是多少",
+    "2021年郑州经开区进出口总额是多少？",
+    "截至2021年末经开区有多少家高新技术企业？",
+    "经开区有多少个5G基站",
+]
+
+
+@pytest.fixture(scope="module")
+def engine(seed_settings, embedder) -> Engine:
+    return Engine(seed_settings, embedder=embedder)
+
+
+@pytest.mark.parametrize("question,expected,title", ANSWERED)
+def test_answers_quote_and_cite_the_right_article(engine, question, expected, title):
+    answer = engine.ask(question)
+    assert not answer.abstained, answer.answer
+    assert expected in answer.answer
+    assert answer.citations[0].title == title
+    assert "[1]" in answer.answer
+    for c in answer.citations:  # the quote is the article's own text at the cited offsets
+        assert engine.store.article(c.article_id).body[c.start : c.end] == c.quote
+    assert any(expected in c.quote for c in answer.citations)
+
+
+def test_special_bonds_answer_carries_total_and_cites_its_article(engine):
+    answer = engine.ask("经开区2020年专项债发行多少")
+    assert "13.92亿元" in answer.answer
+    assert {c.title for c in answer.citations} == {SPECIAL_BONDS}
+    assert answer.citations[0].source == "003_c4740e32d0d06a7b.txt"
+    assert answer.contexts[0].chunk.title == SPECIAL_BONDS
+
+
+@pytest.mark.parametrize("question", UNANSWERED)
+def test_abstains_when_the_archive_does_not_say(engine, question):
+    answer = engine.ask(question)
+    assert answer.abstained
+    assert answer.answer.startswith("资料中没有")
+    assert answer.contexts  # the closest articles are still shown
+
+
+def test_nearby_year_is_offered_labelled_as_such(engine):
+    answer = engine.ask("经开区2022年专项债发行多少")
+    assert answer.abstained
+    assert answer.answer.startswith("资料中没有2022年的数据；最接近的是2020年的资料")
+    assert answer.citations[0].title == SPECIAL_BONDS
+
+
+def test_every_number_in_every_answer_is_in_a_cited_passage(engine):
+    gold = [json.loads(line) for line in (ROOT / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    checked = 0
+    for g in gold:
+        a = engine.ask(g["question"])
+        support = [c.quote for c in a.citations] + [c.title for c in a.citations] + [c.date for c in a.citations]
+        assert unsupported_numbers(a.answer, support, g["question"]) == [], (g["question"], a.answer)
+        checked += bool(a.citations)
+    assert checked > 100
+
+
+def test_follow_up_reuses_the_previous_question(engine):
+    assert standalone_question("那2019年呢？", ["经开区2020年专项债发行多少"]) == "经开区2019年专项债发行多少"
+    answer = engine.ask("那2019年呢？", history=["经开区2020年专项债发行多少"])
+    assert answer.retrieval_question == "经开区2019年专项债发行多少"
+    # the archive only states 2019 as a comparison, so any answer must quote it with a citation
+    assert answer.citations and answer.citations[0].title == SPECIAL_BONDS
+
+
+def test_question_validation(engine):
+    with pytest.raises(QuestionError):
+        engine.ask("   ")
+    long = "经开区2020年专项债发行多少" + "啊" * 500
+    answer = engine.ask(long)
+    assert "问题过长" in answer.note and len(answer.question) == engine.settings.max_question_chars
+
+
+def test_one_character_question_does_not_crash(engine):
+    answer = engine.ask("债")
+    assert isinstance(answer.answer, str) and answer.answer
+
+
+@pytest.mark.parametrize(
+    "question,kind",
+    [
+        ("经开区2020年专项债发行多少", "number"),
+        ("郑大二附院周边道路什么时候通车", "date"),
+        ("谁主持了会议", "person"),
+        ("银行进入了哪些园区", "list"),
+        ("是否召开了推进会", "yesno"),
+        ("政府采购有什么新模式", "list"),
+        ("如何优化营商环境", "description"),
+    ],
+)
+def test_question_kinds(question, kind):
+    assert classify(question) == kind
