@@ -20,6 +20,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .chunk import sentence_spans
 from .records import Answer, Article, Citation, Hit
@@ -54,6 +55,12 @@ _CLAUSE_END = re.compile(r"[，,；;：:]")
 
 MAX_QUOTE = 160
 NOT_FOUND = "资料中没有找到能回答这个问题的内容。"
+
+
+@lru_cache(maxsize=100_000)
+def _token_set(text: str) -> frozenset[str]:
+    """Sentences recur across questions (same top articles), so their tokens are memoised."""
+    return frozenset(tokenize(text))
 
 
 def classify(question: str) -> str:
@@ -194,12 +201,12 @@ class ExtractiveAnswerer:
         store = self.retriever.store
         for hit in hits[: self.max_articles]:
             article = store.article(hit.chunk.article_id)
-            title_tokens = set(tokenize(article.title))
-            article_tokens = set(tokenize(article.body)) | title_tokens
+            title_tokens = _token_set(article.title)
+            article_tokens = _token_set(article.body) | title_tokens
             for start, end in sentence_spans(article.body):
                 for s, e in self._clip(article.body, start, end, weights):
                     text = article.body[s:e]
-                    toks = set(tokenize(text))
+                    toks = _token_set(text)
                     covered = sum(w for t, w in weights.items() if t in toks)
                     covered += 0.5 * sum(w for t, w in weights.items() if t not in toks and t in title_tokens)
                     coverage = covered / total
@@ -226,7 +233,7 @@ class ExtractiveAnswerer:
             for j in range(i + 1, len(cuts)):
                 if cuts[j] - cuts[i] > MAX_QUOTE and j > i + 1:
                     break
-                toks = set(tokenize(body[cuts[i] : cuts[j]]))
+                toks = _token_set(body[cuts[i] : cuts[j]])
                 value = sum(w for t, w in weights.items() if t in toks) - 0.001 * (cuts[j] - cuts[i])
                 if best is None or value > best[0]:
                     best = (value, cuts[i], cuts[j])

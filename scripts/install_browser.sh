@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Debian's Chromium for the browser tests. Never `playwright install`: it downloads a browser
-# build from outside the package registries, which fails here.
+# Debian's Chromium (and a CJK font, without which Chinese renders as boxes in screenshots)
+# for the browser tests. Never `playwright install`: it downloads a browser build from
+# outside the package registries, which fails here.
 set -euo pipefail
-if [ -x /usr/bin/chromium ]; then exit 0; fi
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || need+=(fonts-wqy-microhei)
+[ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != "0" ]; then
-  echo "[browser] /usr/bin/chromium missing and not root: run 'sudo apt-get install -y chromium'" >&2
+  echo "[browser] missing ${need[*]} and not root: run 'sudo apt-get install -y ${need[*]}'" >&2
   exit 1
 fi
-echo "[browser] installing Debian chromium" >&2
+echo "[browser] installing ${need[*]} from Debian" >&2
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
