@@ -54,6 +54,7 @@ _YEAR_IN_TEXT = re.compile(r"(?:19|20)\d\d年")
 _CLAUSE_END = re.compile(r"[，,；;：:]")
 
 MAX_QUOTE = 160
+NEARBY_MIN = 0.3  # an abstention quotes its nearest sentence only if it covers this much
 NOT_FOUND = "资料中没有找到能回答这个问题的内容。"
 
 
@@ -155,6 +156,8 @@ class ExtractiveAnswerer:
         without its year (asked 2022, the archive has 2020): if that would pass every other
         check, it is offered as "最接近的是2020年的资料"."""
         lead, note = problem
+        if best.coverage < NEARBY_MIN:  # nothing close enough to be worth quoting
+            return Answer(question, lead if lead != NOT_FOUND else NOT_FOUND, True, contexts=hits, kind=kind, note=note)
         asked = years_in(question)
         if asked:
             yearless = {t: w for t, w in weights.items() if not _YEAR_TOKEN.match(t)}

@@ -1,0 +1,83 @@
+"""The command-line tools: clear messages and exit codes, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rag.settings import Settings
+
+from conftest import ROOT
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_ask_json_contract(seed_settings):
+    r = run("-m", "rag.ask", "经开区2020年专项债发行多少", "--json", "-k", "3", "--index", str(seed_settings.index_dir))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {"question", "answer", "abstained", "citations", "contexts", "timings_ms"} <= set(out)
+    assert "13.92亿元" in out["answer"] and out["abstained"] is False
+    c = out["citations"][0]
+    assert {"n", "article_id", "title", "date", "source", "quote", "start", "end"} <= set(c)
+    assert c["title"] == "积极申报专项债券 助力经开快速发展" and c["n"] == 1
+    assert len(out["contexts"]) == 3
+    assert {"rank", "chunk_id", "article_id", "title", "text", "score"} <= set(out["contexts"][0])
+
+
+def test_ask_plain_output_lists_sources(seed_settings):
+    r = run("-m", "rag.ask", "经开区2020年专项债发行多少", "--index", str(seed_settings.index_dir))
+    assert r.returncode == 0 and "13.92亿元" in r.stdout and "来源" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["   "], "问题不能为空"),
+        (["问题", "-k", "0"], "-k must be greater than 0"),
+    ],
+)
+def test_ask_bad_input(seed_settings, args, message):
+    r = run("-m", "rag.ask", *args, "--index", str(seed_settings.index_dir))
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ask_without_index_says_how_to_build_it(tmp_path):
+    r = run("-m", "rag.ask", "经开区2020年专项债发行多少", "--index", str(tmp_path / "none"))
+    assert r.returncode == 2 and "python -m rag.index" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_index_with_empty_or_missing_corpus(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for corpus in (tmp_path / "empty", tmp_path / "missing"):
+        r = run("-m", "rag.index", "--corpus", str(corpus), "--index", str(tmp_path / "idx"), "--quiet")
+        assert r.returncode == 2 and "error" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_setting_from_env_is_reported(tmp_path):
+    import os
+
+    env = {**os.environ, "RAG_TOP_K": "many"}
+    r = run("-m", "rag.ask", "问题", "--index", str(tmp_path), env=env)
+    assert r.returncode == 2 and "top_k" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_settings_precedence(tmp_path, monkeypatch):
+    toml = tmp_path / "rag.toml"
+    toml.write_text('top_k = 7\nfusion = "sparse"\n', encoding="utf-8")
+    monkeypatch.setenv("RAG_SETTINGS_FILE", str(toml))
+    monkeypatch.setenv("RAG_FUSION", "dense")
+    s = Settings.load(top_k=None)
+    assert s.top_k == 7 and s.fusion == "dense"
+    assert Settings.load(top_k=3).top_k == 3
+    toml.write_text("nonsense = 1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown settings"):
+        Settings.load()
+    with pytest.raises(ValueError, match="top_k must be greater than 0"):
+        Settings(top_k=0)
+    assert "llm_api_key" not in repr(Settings(llm_api_key="secret")) or "secret" not in repr(Settings(llm_api_key="secret"))
