@@ -148,7 +148,7 @@ def plot(runs: Sequence[ModeRun], path: Path, title: str = "") -> Path:
         ax1.bar([x + i * width for x in range(len(kinds))], acc, width, label=r.name)
         hits = [r.metrics[f"hit@{k}"] for k in HIT_KS]
         ax2.bar([x + i * width for x in range(len(HIT_KS))], hits, width, label=r.name)
-    ax1.set_xticks([x + width * (len(runs) - 1) / 2 for x in range(len(kinds))], kinds)
+    ax1.set_xticks([x + width * (len(runs) - 1) / 2 for x in range(len(kinds))], kinds, rotation=20, fontsize=9)
     ax1.set_ylim(0, 1)
     ax1.set_title("answer accuracy by kind")
     ax2.set_xticks([x + width * (len(runs) - 1) / 2 for x in range(len(HIT_KS))], [f"hit@{k}" for k in HIT_KS])

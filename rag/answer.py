@@ -28,6 +28,7 @@ from .retrieve import Retriever, years_in
 from .settings import Settings
 from .store import Filter
 from .tokenize import expand_query, tokenize
+from .verify import trusted_limit
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,8 @@ class ExtractiveAnswerer:
             title_tokens = _token_set(article.title)
             article_tokens = _token_set(article.body) | title_tokens
             for start, end in sentence_spans(article.body):
+                if end > trusted_limit(article.body, start):
+                    continue  # text addressed to a model is not news: never quote it
                 for s, e in self._clip(article.body, start, end, weights):
                     text = article.body[s:e]
                     toks = _token_set(text)
