@@ -28,7 +28,7 @@ from rag.embed import make_embedder
 from rag.engine import Engine
 from rag.verify import contains_answer
 
-from .harness import MODES, MODE_NAMES, OUT_ROOT, EvalConfig, EvalError, Progress, settings_for
+from .harness import MODES, MODE_NAMES, OUT_ROOT, EvalConfig, EvalError, LastQueryMemo, Progress, settings_for
 from .metrics import hit_at, mrr, percentile
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ def run_cmrc(
     settings = settings_for(EvalConfig(corpus=corpus, index=index or OUT_ROOT / "index-cmrc", whole_files=True))
     embedder = make_embedder(settings.embedder)
     build = build_index(settings, embedder=embedder, progress=progress)
-    engine = Engine(settings, embedder=embedder)
+    memo = LastQueryMemo(embedder)
+    engine = Engine(settings, embedder=memo)
     answer_k = k or settings.top_k
     report: dict[str, Any] = {
         "dataset": str(CMRC),
@@ -125,6 +126,7 @@ def run_cmrc(
         latency: list[float] = []
         rows = []
         for i, q in enumerate(questions):
+            memo.forget()
             answer = engine.ask(q.question, k=answer_k, mode=MODES[name])
             hits = engine.retriever().search(answer.retrieval_question or q.question, k=max(answer_k, DEPTH), mode=MODES[name])
             rank = next((h.rank for h in hits[:DEPTH] if h.chunk.source == q.source), None)

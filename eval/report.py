@@ -106,7 +106,7 @@ def render_markdown(run: EvalRun, command: str = "", chart: str = "report.png", 
         f"version {st.get('version', '')}: {st.get('articles', 0)} articles, {st.get('chunks', 0)} chunks, embedder {st.get('embedder', '')}",
         f"- answerer: {rep['answerer']}, answering from the top k={rep['answer_k']} retrieved articles (the app's Engine.ask); "
         f"retrieval metrics over the same ranking at depth {rep['retrieval_depth']}",
-        f"- run time: {rep['seconds']} s",
+        f"- code: {rep['git']}; run time: {rep['seconds']} s",
     ]
     if command:
         lines.append(f"- command: `{command}`")

@@ -36,14 +36,14 @@ KINDS = ("number", "date", "person", "organization", "list", "yesno", "descripti
 
 _KIND_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("date", re.compile(r"什么时[候间]|何时|哪天|哪一天|几月几[日号]|几号|日期|哪年|哪一年|什么日子")),
+    ("list", re.compile(r"哪些|哪几|哪[两三四五]|有什么|包括什么|分别|列举|都有")),
     ("number", re.compile(r"多少|几[个家项名人次条场期件套天年倍所只批户位支]|多大|多高|多长|多少钱|金额|比例|比重|百分|占比|增[长速]了?多|排名|第几|数量|规模|总额|多远|几成")),
-    ("list", re.compile(r"哪些|哪几|有什么|包括什么|分别|列举")),
     ("person", re.compile(r"谁|哪位|什么人|姓名|叫什么名")),
     ("organization", re.compile(r"哪个(?:部门|单位|机构|企业|公司|学校|办事处|园区|局)|哪家|什么(?:部门|单位|机构|企业)")),
     ("yesno", re.compile(r"是否|有没有|是不是|能不能|可不可以|吗[？?]?$")),
 ]
 
-_HAS_NUMBER = re.compile(r"\d")
+_HAS_NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千万]+(?:个|项|家|次|条|名|位|批|所|场|期|件|套|倍|成|类|支|户|人)")
 _YEAR_OR_DATE = re.compile(r"(?:19|20)\d\d年?|\d{1,2}月\d{1,2}[日号]?|\d{1,2}月")
 _HAS_DATE = re.compile(r"\d{1,2}月\d{1,2}[日号]|\d{4}年\d{1,2}月|\d{1,2}月(?:份|上旬|中旬|下旬|底|初)|日前|近日|当天|今年|去年")
 _HAS_PERSON_CUE = re.compile(r"书记|主任|局长|区长|部长|负责人|记者|主持|带队|组长|院长|经理|董事长|校长")
@@ -55,6 +55,8 @@ _YEAR_IN_TEXT = re.compile(r"(?:19|20)\d\d年")
 _CLAUSE_END = re.compile(r"[，,；;：:]")
 
 MAX_QUOTE = 160
+PAIR_KINDS = frozenset({"list", "description", "person", "organization"})
+PAIR_FACTOR = 0.92
 NEARBY_MIN = 0.3  # an abstention quotes its nearest sentence only if it covers this much
 NOT_FOUND = "资料中没有找到能回答这个问题的内容。"
 
@@ -63,6 +65,27 @@ NOT_FOUND = "资料中没有找到能回答这个问题的内容。"
 def _token_set(text: str) -> frozenset[str]:
     """Sentences recur across questions (same top articles), so their tokens are memoised."""
     return frozenset(tokenize(text))
+
+
+_ASKED_UNIT = re.compile(r"(?:多少|几)(万元|亿元|台次|人次|平方米|公里|个百分点|[人家个项条次名位场期件套天倍篇台辆株亩户所批起元])")
+_UNIT_ALIASES = {
+    "人": ("人", "名", "位", "人次"),
+    "名": ("名", "人", "位"),
+    "位": ("位", "名", "人"),
+    "个": ("个", "家", "项", "所"),
+    "家": ("家", "个"),
+    "项": ("项", "个", "条"),
+    "元": ("元", "万元", "亿元"),
+    "万元": ("万元", "亿元", "元"),
+    "亿元": ("亿元", "万元"),
+    "次": ("次", "场", "台次", "人次"),
+}
+
+
+def asked_unit(question: str) -> str:
+    """The measure word of a 多少/几 question (多少人 -> 人), '' if none."""
+    m = _ASKED_UNIT.search(question)
+    return m.group(1) if m else ""
 
 
 def classify(question: str) -> str:
@@ -90,6 +113,7 @@ class ExtractiveAnswerer:
         self.retriever = retriever
         self.settings = settings or retriever.settings
         self.max_articles = max_articles
+        self._unit = ""  # measure word the current question asks for; set per compose() call
 
     # -- public -----------------------------------------------------------------------
     def answer(
@@ -115,6 +139,7 @@ class ExtractiveAnswerer:
 
     def compose(self, question: str, hits: list[Hit]) -> Answer:
         kind = classify(question)
+        self._unit = asked_unit(question) if kind == "number" else ""
         if not hits:
             return Answer(question, NOT_FOUND, True, kind=kind, note="no matching passages")
         weights = self._weights(question)
@@ -207,26 +232,37 @@ class ExtractiveAnswerer:
             article = store.article(hit.chunk.article_id)
             title_tokens = _token_set(article.title)
             article_tokens = _token_set(article.body) | title_tokens
-            for start, end in sentence_spans(article.body):
-                if end > trusted_limit(article.body, start):
-                    continue  # text addressed to a model is not news: never quote it
-                for s, e in self._clip(article.body, start, end, weights):
-                    text = article.body[s:e]
-                    toks = _token_set(text)
-                    covered = sum(w for t, w in weights.items() if t in toks)
-                    covered += 0.5 * sum(w for t, w in weights.items() if t not in toks and t in title_tokens)
-                    coverage = covered / total
-                    score = coverage * (1.0 - 0.04 * (hit.rank - 1))
-                    if not self._fits_kind(kind, text):
-                        score *= 0.6
-                    if hit.chunk.start <= s < hit.chunk.end:
-                        score *= 1.05  # the passage retrieval itself pointed at
-                    missing = tuple(
-                        t for t, w in weights.items() if t not in toks and t not in article_tokens and w >= 0.5 * max(weights.values())
-                    )
-                    out.append(Candidate(article, hit.rank, s, e, coverage, score, missing))
+            for s, e, factor in self._spans(article.body, kind, weights):
+                text = article.body[s:e]
+                toks = _token_set(text)
+                covered = sum(w for t, w in weights.items() if t in toks)
+                covered += 0.5 * sum(w for t, w in weights.items() if t not in toks and t in title_tokens)
+                coverage = covered / total
+                score = coverage * factor * (1.0 - 0.04 * (hit.rank - 1))
+                if not self._fits_kind(kind, text):
+                    score *= 0.6
+                if hit.chunk.start <= s < hit.chunk.end:
+                    score *= 1.05  # the passage retrieval itself pointed at
+                missing = tuple(
+                    t for t, w in weights.items() if t not in toks and t not in article_tokens and w >= 0.5 * max(weights.values())
+                )
+                out.append(Candidate(article, hit.rank, s, e, coverage, score, missing))
         out.sort(key=lambda c: (-c.score, c.hit_rank, c.start))
         return out
+
+    def _spans(self, body: str, kind: str, weights: dict[str, float]) -> list[tuple[int, int, float]]:
+        """Quotable spans with a score factor: single sentences, and for questions whose answer
+        often follows an introductory sentence (lists, descriptions, names), pairs of adjacent
+        sentences in one paragraph, slightly discounted so a single sentence wins a tie."""
+        sentences = [
+            (s, e) for s, e in sentence_spans(body) if e <= trusted_limit(body, s)  # text addressed to a model is never quoted
+        ]
+        spans = [(s, e, 1.0) for start, end in sentences for s, e in self._clip(body, start, end, weights)]
+        if kind in PAIR_KINDS:
+            for (s1, e1), (s2, e2) in zip(sentences, sentences[1:]):
+                if "\n" not in body[e1:s2] and e2 - s1 <= MAX_QUOTE + 60:
+                    spans.append((s1, e2, PAIR_FACTOR))
+        return spans
 
     def _clip(self, body: str, start: int, end: int, weights: dict[str, float]) -> list[tuple[int, int]]:
         """A long sentence becomes its best window of whole clauses, at most MAX_QUOTE characters."""
@@ -249,10 +285,13 @@ class ExtractiveAnswerer:
             e -= 1
         return [(s, e)]
 
-    @staticmethod
-    def _fits_kind(kind: str, text: str) -> bool:
+    def _fits_kind(self, kind: str, text: str) -> bool:
         if kind == "number":  # a quantity, not just the year or date the question named
-            return bool(_HAS_NUMBER.search(_YEAR_OR_DATE.sub("", text)))
+            rest = _YEAR_OR_DATE.sub("", text)
+            unit = self._unit
+            if unit:  # 多少人 wants a count of people, not the 五项 next to it
+                return any(re.search(rf"(?:\d|[一二两三四五六七八九十百千万])[余多近约]?{u}", rest) for u in _UNIT_ALIASES.get(unit, (unit,)))
+            return bool(_HAS_NUMBER.search(rest))
         if kind == "date":
             return bool(_HAS_DATE.search(text))
         if kind == "person":

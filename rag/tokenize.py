@@ -15,6 +15,7 @@ Choices (measured with `python -m eval --compare` on the gold set and crud_qa_de
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -26,7 +27,6 @@ import jieba
 log = logging.getLogger(__name__)
 
 USER_DICT = Path(__file__).with_name("resources") / "userdict.txt"
-TOKENIZER_ID = "jieba-search-v1"
 
 STOP_WORDS = frozenset(
     """的 了 和 与 及 或 是 在 对 为 把 被 将 等 也 都 而 并 就 又 于 以 之 其 这 那 有 个 着 中
@@ -37,6 +37,17 @@ STOP_WORDS = frozenset(
 )
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
+
+
+def _tokenizer_id() -> str:
+    """Changes whenever the dictionary or stop words change, so a stale index is detected."""
+    h = hashlib.sha1(USER_DICT.read_bytes())
+    h.update(" ".join(sorted(STOP_WORDS)).encode("utf-8"))
+    h.update(f"jieba-{jieba.__version__}-search-year".encode("utf-8"))
+    return f"jieba-search-{h.hexdigest()[:10]}"
+
+
+TOKENIZER_ID = _tokenizer_id()
 _KEEP = re.compile(r"[\w%]", re.UNICODE)
 
 _lock = threading.Lock()
