@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
         report = run_cmrc(
             distractors=args.distractors,
-            modes=modes or (MODE_NAMES["rrf"],),
+            modes=modes or (MODE_NAMES["score"],),
             k=args.k,
             limit=args.limit,
             progress=None if args.quiet else _progress(),

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold.jsonl"
 OUT_ROOT = PROJECT_ROOT / "eval" / "out"
 # user-facing names of the retrieval modes -> Settings.fusion values
-MODES = {"bm25": "sparse", "dense": "dense", "hybrid": "rrf"}
+MODES = {"bm25": "sparse", "dense": "dense", "hybrid": "score", "rrf": "rrf"}
 MODE_NAMES = {v: k for k, v in MODES.items()}
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)

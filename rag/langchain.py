@@ -80,7 +80,7 @@ class ArchiveRetriever(BaseRetriever):
     retriever: Any
     k: int | None = Field(default=None, gt=0)
     where: Any = Filter()
-    mode: Literal["rrf", "sparse", "dense"] | None = None
+    mode: Literal["score", "rrf", "sparse", "dense"] | None = None
 
     @field_validator("retriever")
     @classmethod

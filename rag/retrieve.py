@@ -1,9 +1,14 @@
 """Read path: sparse + dense search, fusion, year preference, one hit per article.
 
-Fusion is weighted reciprocal-rank fusion (Cormack et al., SIGIR 2009): scores of BM25 and
-cosine similarity live on different scales, ranks do not. The dense side gets half the
-weight of BM25 by default because measured on crud_qa_dev and the gold set, equal weights
-let the weaker dense ranking pull correct BM25 top-1s down (README, "Retrieval modes").
+Fusion, chosen by measurement (README, "Retrieval modes"): by default a calibrated score
+fusion — BM25 scaled by the best BM25 score of the question, plus `dense_weight` (0.2) times
+the cosine similarity min-max scaled over the candidates. On crud_qa_dev (+500 distractors)
+BM25 alone puts the right article first for 0.873 of the questions, dense alone 0.700,
+reciprocal-rank fusion 0.823 even with the dense side at half weight (a chunk ranked 2nd by
+BM25 and 1st by dense overtakes BM25's correct 1st), score fusion 0.867; on the gold set of
+the bundled pages score fusion has the best passage hit@1 (0.912 vs 0.905 BM25, 0.891 RRF).
+So dense similarity refines BM25 instead of outvoting it. RRF (Cormack et al., SIGIR 2009)
+stays available as `fusion="rrf"`.
 
 A question that names a year (2020年) prefers chunks of that year: a chunk whose article
 year or text does not mention any asked year has its fused score multiplied by
@@ -48,18 +53,18 @@ class Retriever:
         mode: str | None = None,
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
-        """Top-k hits, at most one per article, best first. `mode`: rrf | sparse | dense."""
+        """Top-k hits, at most one per article, best first. `mode`: score | rrf | sparse | dense."""
         k = k or self.settings.top_k
         mode = mode or self.settings.fusion
         fetch = max(self.settings.fetch_k, k * 4)
         timings = timings if timings is not None else {}
         sparse: list[tuple[Chunk, float]] = []
         dense: list[tuple[Chunk, float]] = []
-        if mode in ("rrf", "sparse"):
+        if mode in ("rrf", "score", "sparse"):
             t = time.perf_counter()
             sparse = self.store.search_sparse(tokenize(expand_query(question)), fetch, where)
             timings["sparse_ms"] = (time.perf_counter() - t) * 1000
-        if mode in ("rrf", "dense"):
+        if mode in ("rrf", "score", "dense"):
             t = time.perf_counter()
             vec = self.embedder.embed_query(question)
             timings["embed_query_ms"] = (time.perf_counter() - t) * 1000
@@ -79,9 +84,13 @@ class Retriever:
         for rank, (chunk, _score) in enumerate(dense, 1):
             table.setdefault(chunk.id, {"chunk": chunk, "s": None, "d": None})["d"] = rank
         raw_scores = {c.id: v for c, v in sparse} if mode == "sparse" else {c.id: v for c, v in dense}
+        norm_sparse = _minmax({c.id: v for c, v in sparse}, floor_zero=True)
+        norm_dense = _minmax({c.id: v for c, v in dense})
         scored = []
         for cid, row in table.items():
-            if mode == "rrf":
+            if mode == "score":
+                score = s.sparse_weight * norm_sparse.get(cid, 0.0) + s.dense_weight * norm_dense.get(cid, 0.0)
+            elif mode == "rrf":
                 score = 0.0
                 if row["s"] is not None:
                     score += s.sparse_weight / (s.rrf_k + row["s"])
@@ -102,3 +111,14 @@ class Retriever:
             seen.add(chunk.article_id)
             hits.append(Hit(chunk=chunk, score=score, rank=len(hits) + 1, sparse_rank=row["s"], dense_rank=row["d"]))
         return hits
+
+
+def _minmax(scores: dict[str, float], floor_zero: bool = False) -> dict[str, float]:
+    """Scores scaled to [0, 1] over the candidates; BM25 keeps 0 as its floor so that a weak
+    best match stays weak relative to a strong one."""
+    if not scores:
+        return {}
+    hi = max(scores.values())
+    lo = 0.0 if floor_zero else min(scores.values())
+    span = hi - lo
+    return {k: ((v - lo) / span if span > 0 else 1.0) for k, v in scores.items()}

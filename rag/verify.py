@@ -68,7 +68,8 @@ def numbers_in(text: str) -> list[str]:
 
 def unsupported_numbers(answer: str, passages: Iterable[str], question: str = "") -> list[str]:
     """Numbers in the answer found neither in a cited passage nor in the question itself."""
-    support = " ".join(normalize_for_match(p).replace(",", "") for p in passages)
+    # NFKC but whitespace kept as a separator: "07-31 14:40" must not fuse into "3114"
+    support = " ".join(unicodedata.normalize("NFKC", p).replace(",", "") for p in passages)
     asked = set(numbers_in(question))
     bad = []
     for n in numbers_in(answer):
