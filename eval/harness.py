@@ -212,8 +212,17 @@ def run_eval(config: EvalConfig, embedder: Embedder | None = None, progress: Pro
     return run
 
 
+def gold_label(gold: Path) -> str:
+    """A short name for a gold file: its stem, or its folder's name for another `gold.jsonl`
+    (crud_qa_dev/gold.jsonl -> "crud_qa_dev"), so two gold sets never share an output dir."""
+    gold = Path(gold)
+    if gold.stem == "gold" and gold.resolve() != DEFAULT_GOLD.resolve():
+        return gold.resolve().parent.name
+    return gold.stem
+
+
 def default_out_dir(gold: Path) -> Path:
-    return OUT_ROOT / Path(gold).stem
+    return OUT_ROOT / gold_label(gold)
 
 
 def write_results(run: EvalRun, out: Path) -> list[Path]:

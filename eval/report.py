@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .harness import EvalRun, ModeRun
+from .harness import EvalRun, ModeRun, gold_label
 from .metrics import HIT_KS, KINDS
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def render_markdown(run: EvalRun, command: str = "", chart: str = "report.png", 
     st = rep["index_status"]
     n_ans = sum(it.answerable for it in run.items)
     lines = [
-        f"# Eval: {Path(rep['gold']).name}",
+        f"# Eval: {gold_label(Path(rep['gold']))}",
         "",
         f"- questions: {rep['n_questions']} ({n_ans} answerable, {rep['n_questions'] - n_ans} unanswerable)",
         f"- corpus: `{rep['corpus']}`{' (one article per file)' if rep['whole_files'] else ''}; index `{rep['index']}` "
@@ -167,7 +167,7 @@ def plot(runs: Sequence[ModeRun], path: Path, title: str = "") -> Path:
 
 def write_report(run: EvalRun, out: Path, command: str = "") -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    png = plot(run.runs, out / "report.png", title=Path(run.config.gold).name)
+    png = plot(run.runs, out / "report.png", title=gold_label(Path(run.config.gold)))
     md = out / "report.md"
     md.write_text(render_markdown(run, command, chart=png.name), encoding="utf-8")
     return [md, png]
