@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rag.engine import Engine
 from rag.settings import Settings
+from rag.store import current_version
 
 from .common import news_questions, percentile, peak_rss_mib, rss_mib, save_result
 from eval.metrics import load_gold
@@ -23,14 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", type=Path, required=True)
     p.add_argument("--questions", choices=["gold", "crud"], default="gold")
     p.add_argument("--n", type=int, default=100, help="questions per mode")
-    p.add_argument("--modes", default="sparse,dense,rrf")
+    p.add_argument("--modes", default="sparse,dense,score,rrf")
     p.add_argument("--name", help="result name (default: latency_<index dir name>)")
     p.add_argument("--note", default="", help="e.g. 'synthetic vectors'")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     rss0 = rss_mib()
+    # serve the index as it was built: one article per file or split pages
+    manifest = json.loads((current_version(args.index) / "manifest.json").read_text(encoding="utf-8"))
+    split = manifest["chunking"]["split"]
     t = time.perf_counter()
-    engine = Engine(Settings.load(index_dir=args.index, llm_base_url=""))
+    engine = Engine(Settings.load(index_dir=args.index, llm_base_url="", split_articles=split))
     load_s = time.perf_counter() - t
     retriever = engine.retriever()
     assert engine.store is not None
@@ -45,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": engine.status,
         "questions": f"{len(questions)} from {args.questions}",
         "engine_load_s": round(load_s, 2),
+        "fusion_default": engine.settings.fusion,
         "rss_mib": {"before_load": round(rss0, 1), "engine_loaded": round(rss_loaded, 1)},
         "modes": {},
     }
