@@ -134,7 +134,8 @@ def build_index(
     for source in report.files_changed + report.files_removed:
         store.delete_source(source)
 
-    todo = [p for p in loaded.pages if p.source in set(report.files_added + report.files_changed)]
+    wanted = set(report.files_added + report.files_changed)
+    todo = [p for p in loaded.pages if p.source in wanted]
     t = time.perf_counter()
     articles: list[Article] = []
     for i, page in enumerate(todo):
