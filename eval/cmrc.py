@@ -57,7 +57,11 @@ def load_cmrc(path: Path = CMRC) -> tuple[dict[str, str], list[CmrcQuestion]]:
             files[name] = f"{doc.get('title', '').strip()}\n{para['context'].strip()}\n"
             for qa in para["qas"]:
                 answers = tuple(dict.fromkeys(a["text"].strip() for a in qa["answers"] if a["text"].strip()))
-                questions.append(CmrcQuestion(qa["id"], qa["question"].strip(), answers, name))
+                if not qa["question"].strip() or not answers:
+                    log.warning("skipping CMRC question %s: empty question or no answer", qa["id"])
+                    continue
+                if qa["question"].strip():  # the trial set has a blank question; the app refuses those
+                    questions.append(CmrcQuestion(qa["id"], qa["question"].strip(), answers, name))
     return files, questions
 
 
