@@ -14,7 +14,6 @@ import json
 import logging
 import shutil
 import time
-from pathlib import Path
 
 from rag.build import build_index
 from rag.embed import make_embedder
