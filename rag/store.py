@@ -97,6 +97,14 @@ class Store(Protocol):
 
     def article(self, article_id: str) -> Article: ...
 
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        """BM25 idf of each token the index knows (unknown tokens are left out)."""
+        ...
+
+    def max_idf(self) -> float:
+        """The largest idf in the index (what an unseen, hence rare, word is compared with)."""
+        ...
+
     def publish(self, manifest: dict[str, Any]) -> Path: ...
 
 
@@ -174,6 +182,19 @@ class LocalStore:
 
     def article(self, article_id: str) -> Article:
         return self.articles[article_id]
+
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        bm25 = self.bm25
+        out: dict[str, float] = {}
+        for tok in tokens:
+            j = bm25.vocab.get(tok)
+            if j is not None:
+                out[tok] = float(bm25.idf[j])
+        return out
+
+    def max_idf(self) -> float:
+        idf = self.bm25.idf
+        return float(idf.max()) if len(idf) else 1.0
 
     def chunk(self, chunk_id: str) -> Chunk:
         if not self._chunk_pos:
