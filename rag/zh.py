@@ -88,3 +88,44 @@ def has_date(text: str) -> bool:
 def strip_years(text: str) -> str:
     """The text without its 2020年 mentions (for a search that ignores the asked year)."""
     return YEAR_RE.sub("", text)
+
+
+YEAR_NUMBER_RE = re.compile(r"^(?:19|20)\d\d$")
+
+
+def is_year_number(word: str) -> bool:
+    """A bare four-digit year (2020), as a tokenizer sees it before the 年 that follows."""
+    return bool(YEAR_NUMBER_RE.match(word))
+
+
+# Han characters including extension A and compatibility ideographs (rare names in old pages).
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Marks that end a printed line's sentence for the purpose of joining PDF lines: a line ending
+# in ； or ， goes on in the next line, so ；is not among them (unlike SENTENCE_END_CHARS).
+LINE_SENTENCE_END_CHARS = "。！？!?…"
+# What may follow a sentence end and still belong to the sentence (quotes, brackets).
+CLOSERS = "”’）)》」』】\"'"
+
+
+def is_han(ch: str) -> bool:
+    o = ord(ch)
+    return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF
+
+
+# A timestamp as news sites print it: 2023-08-15, 2023/08/15, 2023年08月15日, 23-08-15, 202308/03,
+# or without a year (08-15 19:40). Groups: year (2 or 4 digits, optional), month, day.
+NUMERIC_DATE_RE = re.compile(
+    r"(?<!\d)(?:((?:19|20)\d\d|\d\d)\s*[-/年.]?\s*)?(\d{1,2})\s*[-/月.]\s*(\d{1,2})(?!\d)"
+)
+
+
+def parse_timestamp(text: str) -> tuple[int | None, int, int] | None:
+    """(year or None, month, day) of the first plausible numeric date in text, else None."""
+    for m in NUMERIC_DATE_RE.finditer(text):
+        year = None
+        if m[1]:
+            year = int(m[1]) + (2000 if len(m[1]) == 2 else 0)
+        month, day = int(m[2]), int(m[3])
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            return year, month, day
+    return None
