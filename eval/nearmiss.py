@@ -266,7 +266,7 @@ def generic_words(sentences: Sequence[Sentence]) -> set[str]:
     df: Counter[str] = Counter()
     for s in sentences:
         df.update(set(_cut(s.text)))
-    limit = GENERIC_SHARE * len(sentences)
+    limit = max(GENERIC_SHARE * len(sentences), 2)  # a handful of sentences has no generic words
     return {w for w, n in df.items() if n > limit}
 
 
@@ -287,8 +287,9 @@ def answer_absent(asked: str, anchors: Sequence[str], sentences: Sequence[Senten
     if swap in PAGE_WIDE:
         for s in sentences:
             pages[s.source] = pages.get(s.source, "") + s.text
+    anchor_forms = [variants(a) for a in anchors]
     for s in sentences:
-        held = sum(any(f in s.text for f in variants(a)) for a in anchors)
+        held = sum(any(f in s.text for f in forms_) for forms_ in anchor_forms)
         if not held:
             continue
         where = s.context + s.text
