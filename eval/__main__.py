@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="output directory (default: eval/out/<gold file name>)")
     p.add_argument("-k", type=int, help="articles the answerer reads (default: settings top_k)")
     p.add_argument("--whole-files", action="store_true", help="one article per file (news dumps such as crud_qa_dev)")
-    p.add_argument("--compare", help="comma-separated retrieval modes to run side by side: bm25,dense,hybrid,rrf (hybrid = the default score fusion)")
+    p.add_argument("--compare", help="comma-separated retrieval modes (Settings.fusion names) to run side by side: sparse,dense,score,rrf (score = the default; bm25 and hybrid are accepted for sparse and score)")
     p.add_argument("--llm", action="store_true", help="answer with the LLM configured by RAG_LLM_* (else extractive)")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--check", action="store_true", help=f"CI gate: fail if a metric is below {THRESHOLDS.name}")

@@ -22,7 +22,7 @@ from typing import Any
 from rag.build import BuildReport, build_index
 from rag.embed import Embedder, make_embedder
 from rag.engine import Engine
-from rag.settings import PROJECT_ROOT, Settings
+from rag.settings import FUSION_ALIASES, PROJECT_ROOT, Fusion, Settings
 
 from .metrics import RETRIEVAL_DEPTH, GoldItem, judge, judge_answer, load_gold, summarize
 
@@ -32,9 +32,8 @@ DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold.jsonl"
 # the project's read-only datasets (CRUD, CMRC, news): ../shared next to the repo root, or this env var
 SHARED_ENV = "RAG_SHARED_DIR"
 OUT_ROOT = PROJECT_ROOT / "eval" / "out"
-# user-facing names of the retrieval modes -> Settings.fusion values
-MODES = {"bm25": "sparse", "dense": "dense", "hybrid": "score", "rrf": "rrf"}
-MODE_NAMES = {v: k for k, v in MODES.items()}
+# retrieval modes are the Settings.fusion names; the older "hybrid"/"bm25" are still accepted
+MODES = {**{f.value: f for f in Fusion}, **FUSION_ALIASES}
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # gold fields copied into each results row, so a results file can be grouped without its gold file
@@ -98,7 +97,7 @@ class EvalConfig:
 
 @dataclass
 class ModeRun:
-    name: str  # bm25 | dense | hybrid
+    name: str  # a Fusion value: score | rrf | sparse | dense
     rows: list[dict[str, Any]]  # results.jsonl lines
     metrics: dict[str, Any]
 
@@ -224,10 +223,10 @@ def run_eval(
     report = build_index(settings, embedder=embedder, progress=progress) if config.build else None
     engine = Engine(settings, embedder=LastQueryMemo(embedder))
     answer_k = config.k or settings.top_k
-    modes = config.modes or (MODE_NAMES[settings.fusion],)
+    modes = [MODES[m].value for m in config.modes] or [Fusion(settings.fusion).value]
     run = EvalRun(config, settings, items, answer_k, report, engine.status)
     for name in modes:
-        rows = ask_all(engine, items, answer_k, MODES[name], progress, label=name)
+        rows = ask_all(engine, items, answer_k, name, progress, label=name)
         metrics = summarize(items, [r["judgement"] for r in rows])
         run.runs.append(ModeRun(name, rows, metrics))
         log.info("%s: accuracy %.3f hit@5 %.3f", name, metrics["accuracy"] or 0, metrics["hit@5"])

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.settings import Fusion
 
 from .harness import EvalRun, ModeRun, gold_label
 from .metrics import HIT_KS, KINDS
-
-log = logging.getLogger(__name__)
 
 ROWS: list[tuple[str, str]] = [
     ("answer accuracy (all)", "accuracy"),
@@ -209,7 +207,7 @@ def render_markdown(run: EvalRun, command: str = "", chart: str = "report.png", 
         "",
         f"![accuracy by kind and hit@k]({chart})",
     ]
-    focus = next((r for r in run.runs if r.name == "hybrid"), run.runs[0])
+    focus = next((r for r in run.runs if r.name == Fusion.SCORE), run.runs[0])
     lines += [
         "",
         f"## Answers by kind ({focus.name})",
