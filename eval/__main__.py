@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from rag.load import CorpusError
+from rag.progress import progress_bars
 from rag.store import IndexProblem
 
 from .harness import (
@@ -30,23 +31,6 @@ from .harness import (
 )
 from .metrics import GoldError
 from .report import metrics_table, write_report
-
-
-def _progress():
-    """tqdm bars on stderr, one per stage/mode; the harness itself never prints."""
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, dynamic_ncols=True, leave=False)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return progress
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             llm=args.llm,
             limit=args.limit,
         )
-        run = run_eval(config, progress=None if args.quiet else _progress())
+        run = run_eval(config, progress=None if args.quiet else progress_bars(leave=False))
     except (GoldError, EvalError, CorpusError, IndexProblem, ValueError, ImportError, FileNotFoundError) as exc:
         print(f"错误 error: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -20,17 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from rag.build import BuildReport, build_index
-from rag.embed import Embedder, make_embedder
+from rag.embed import Embedder, EmbedderWrapper, make_embedder
 from rag.engine import Engine
-from rag.settings import FUSION_ALIASES, PROJECT_ROOT, Fusion, Settings
+from rag.settings import FUSION_ALIASES, PROJECT_ROOT, SHARED_ENV, Fusion, Settings, shared_dir
 
-from .metrics import RETRIEVAL_DEPTH, GoldItem, judge, judge_answer, load_gold, summarize
+from .metrics import RETRIEVAL_DEPTH, GoldItem, judge, judge_answer, load_gold, lookup, summarize
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold.jsonl"
-# the project's read-only datasets (CRUD, CMRC, news): ../shared next to the repo root, or this env var
-SHARED_ENV = "RAG_SHARED_DIR"
 OUT_ROOT = PROJECT_ROOT / "eval" / "out"
 # retrieval modes are the Settings.fusion names; the older "hybrid"/"bm25" are still accepted
 MODES = {**{f.value: f for f in Fusion}, **FUSION_ALIASES}
@@ -40,7 +37,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 ROW_TAGS = ("swap", "twin_id", "role", "nearby_answers")
 
 
-class LastQueryMemo:
+class LastQueryMemo(EmbedderWrapper):
     """The engine's embedder, remembering the last query vector until `forget()`.
 
     The harness ranks at depth 10 right after each answer; this lets that second search reuse
@@ -48,24 +45,16 @@ class LastQueryMemo:
     Engine.ask still embeds for real, so its measured latency is honest."""
 
     def __init__(self, embedder: Embedder):
-        self._inner = embedder
-        self.id = embedder.id
-        self.dim = embedder.dim
+        super().__init__(embedder)
         self._last: tuple[str, Any] | None = None
 
     def forget(self) -> None:
         self._last = None
 
-    def embed_passages(self, texts):
-        return self._inner.embed_passages(texts)
-
     def embed_query(self, text: str):
         if self._last is None or self._last[0] != text:
-            self._last = (text, self._inner.embed_query(text))
+            self._last = (text, self.inner.embed_query(text))
         return self._last[1]
-
-    def count_tokens(self, text: str) -> int:
-        return self._inner.count_tokens(text)
 
 
 class EvalError(RuntimeError):
@@ -143,8 +132,7 @@ def git_state() -> str:
 
 def shared_path(relative: str) -> Path:
     """A file or folder of the shared datasets; missing is an error that says where it was looked for."""
-    root = Path(os.environ.get(SHARED_ENV) or PROJECT_ROOT.parent / "shared")
-    path = root / relative
+    path = shared_dir() / relative
     if not path.exists():
         raise EvalError(f"shared dataset not found: {path} (the datasets live in ../shared next to the repo root; set {SHARED_ENV} to point elsewhere)")
     return path
@@ -279,9 +267,7 @@ def gate(metrics: dict[str, Any], floors: dict[str, float]) -> list[str]:
     """One line per metric below its floor (empty: the gate passes)."""
     problems = []
     for key, floor in floors.items():
-        value: Any = metrics
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = lookup(metrics, key)
         if value is None:
             problems.append(f"{key}: not measured (floor {floor:.3f})")
         elif value < floor:

@@ -232,6 +232,14 @@ def judge(
 # -- aggregates -----------------------------------------------------------------------------
 
 
+def lookup(metrics: dict[str, Any], dotted: str) -> Any:
+    """metrics["abstention"]["recall"] for "abstention.recall"; None where a part is missing."""
+    value: Any = metrics
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def hit_at(ranks: Sequence[int | None], k: int) -> float:
     return sum(1 for r in ranks if r is not None and r <= k) / len(ranks) if ranks else 0.0
 

@@ -9,7 +9,7 @@ from typing import Any
 from rag.settings import Fusion
 
 from .harness import EvalRun, ModeRun, gold_label
-from .metrics import HIT_KS, KINDS
+from .metrics import HIT_KS, KINDS, lookup
 
 ROWS: list[tuple[str, str]] = [
     ("answer accuracy (all)", "accuracy"),
@@ -34,13 +34,6 @@ ROWS: list[tuple[str, str]] = [
     ("latency p50 (ms)", "latency_ms.p50"),
     ("latency p95 (ms)", "latency_ms.p95"),
 ]
-
-
-def lookup(metrics: dict[str, Any], dotted: str) -> Any:
-    value: Any = metrics
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def fmt(value: Any, key: str = "") -> str:

