@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from rag.load import CorpusError
+from rag.progress import progress_bars
 from rag.store import IndexProblem
 
 from .harness import MODES, OUT_ROOT, EvalConfig, EvalError, EvalRun, Progress, run_eval, shared_path, write_results
@@ -122,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         modes = tuple(m.strip() for m in args.compare.split(",") if m.strip()) if args.compare else ()
         if args.distractors < 0:
             raise EvalError("--distractors must be >= 0")
-        from .__main__ import _progress
-
-        run = run_cmrc(args.distractors, modes, args.k, args.limit, args.index, out, None if args.quiet else _progress())
+        run = run_cmrc(args.distractors, modes, args.k, args.limit, args.index, out, None if args.quiet else progress_bars(leave=False))
     except (EvalError, CorpusError, IndexProblem, ValueError, FileNotFoundError) as exc:
         print(f"错误 error: {exc}", file=sys.stderr)
         return 2

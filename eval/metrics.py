@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -195,6 +196,8 @@ def judge_answer(item: GoldItem, answer: dict[str, Any]) -> dict[str, Any]:
         "citations_supported": [quote_supports(c.get("quote", ""), item.evidence) for c in cites] if item.answerable else [],
         "unsupported_numbers": [] if abstained else number_support(answer),
         "lead_chars": len(normalize_for_match(lead)),
+        # the whole answer text without its [n] markers: what a user reads before the quote list
+        "answer_chars": len(normalize_for_match(re.sub(r"\[\d+\]", "", text))),
         "lead_short": bool(lead) and len(normalize_for_match(lead)) <= LEAD_SHORT_CHARS,
         "mode": answer.get("mode", ""),
         "total_ms": float(answer.get("timings_ms", {}).get("total_ms", 0.0)),
@@ -343,6 +346,7 @@ def kind_row(pairs: Sequence[tuple[GoldItem, dict[str, Any]]]) -> dict[str, Any]
         "abstained": ratio(sum(j["abstained"] for _, j in pairs), len(pairs)),
         "lead_short": ratio(sum(bool(j.get("lead_short")) for j in answered), len(answered)),
         "lead_median_chars": _median(leads),
+        "answer_median_chars": _median([j.get("answer_chars", 0) for j in answered]),
     }
     named = [j["nearby_named"] for _, j in pairs if "nearby_named" in j]
     if named:
@@ -364,6 +368,7 @@ def answer_metrics(items: Sequence[GoldItem], judged: Sequence[dict[str, Any]]) 
     out["lead_short_share_number_date_entity"] = ratio(sum(bool(j.get("lead_short")) for j in short_kinds), len(short_kinds))
     leads = [j["lead_chars"] for j in answered if j.get("lead_chars")]
     out["lead_median_chars"] = _median(leads)
+    out["answer_median_chars"] = _median([j.get("answer_chars", 0) for j in answered])
     lq = [j["span_in_lead_or_quote"] for _, j in answerable if "span_in_lead_or_quote" in j]
     out["span_in_lead_or_quote"] = ratio(sum(lq), len(lq))
     shown = [j["evidence_shown"] for _, j in answerable if "evidence_shown" in j]
