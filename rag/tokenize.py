@@ -104,9 +104,14 @@ class Tokenizer:
         return [(p.word, p.flag) for p in self._pos.cut(normalize(text))]
 
 
-@lru_cache(maxsize=8)
 def tokenizer_for(profile: Profile | None = None) -> Tokenizer:
-    return Tokenizer(profile or default_profile())
+    """The one Tokenizer of a profile per process (None: the default profile)."""
+    return _tokenizer_of(profile or default_profile())
+
+
+@lru_cache(maxsize=8)
+def _tokenizer_of(profile: Profile) -> Tokenizer:
+    return Tokenizer(profile)
 
 
 def tokenize(text: str, profile: Profile | None = None) -> list[str]:

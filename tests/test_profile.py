@@ -55,6 +55,7 @@ def test_office_label_comes_from_the_profile(tmp_path):
 def test_default_profile_keeps_the_tokenizer():
     """The jingkai profile's tokenizer is the one the bundled index was built with."""
     assert tokenizer_for().id == TOKENIZER_ID
+    assert tokenizer_for() is tokenizer_for(load_profile("jingkai"))  # jieba's dictionary loads once
     assert "区里" not in tokenize("区里的地区生产总值")
     news = tokenizer_for(load_profile("news"))  # its jieba dictionary is not loaded here (slow)
     assert "区里" not in news.stop_words and news.id != TOKENIZER_ID
