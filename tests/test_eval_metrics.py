@@ -99,7 +99,8 @@ def test_answer_metrics_exact_values():
     assert (near["n"], near["abstained"], near["abstained_naming_nearby"]) == (2, 0.5, 0.5)
     assert (near["n_twins"], near["twins_answered"], near["twins_correct"]) == (1, 1.0, 1.0)
     assert near["by_swap"]["year"] == {"n": 1, "correct": 1, "accuracy": 1.0, "abstained": 1.0, "lead_short": None,
-                                       "lead_median_chars": None, "nearby_named": 1.0}
+                                       "lead_median_chars": None, "answer_median_chars": None, "nearby_named": 1.0}
+    assert m["answer_median_chars"] == 7  # the one answered answerable: "13.92亿元[1]" without its marker
     assert m["by_kind"]["unanswerable"]["lead_short"] == 1.0  # answered with a short lead: wrongly
     assert list(m["by_kind"]) == ["number", "list", "unanswerable", "nearmiss"]
 
