@@ -22,6 +22,7 @@ CN_DIGITS = "零〇一二两三四五六七八九十百千万亿"
 
 # 2020年 / 2020 年; four digits starting 19 or 20, not inside a longer number.
 YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*年")
+YEAR_EXPR_RE = re.compile(r"(?<!\d)(?:19|20)\d\d\s*年")  # the same, matched whole ("2020年")
 # 5月25日 / 5月25号 / 12月
 MONTH_DAY_RE = re.compile(r"(?<!\d)(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")
 MONTH_RE = re.compile(r"(?<!\d)(\d{1,2})\s*月(?!份?\s*\d)")
