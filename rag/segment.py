@@ -61,7 +61,7 @@ from typing import Literal
 from rag.clean import Paragraph, clean_paragraphs
 from rag.profile import Profile, default_profile
 from rag.records import Article, Page
-from rag.zh import LINE_SENTENCE_END_CHARS, MONTH_DAY_RE, parse_timestamp
+from rag.zh import LINE_SENTENCE_END_CHARS, MONTH_DAY_RE, inside_number, parse_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ _WS = " \t\u3000\xa0"
 _TITLE_SEP = re.compile(rf"[{re.escape(LINE_SENTENCE_END_CHARS)}]|\n|[{_WS}]{{2,}}|(?<=.)【")
 _TITLE_MIN = 4  # a shorter first sentence ("牛！") takes the next one too
 _CLAUSE_BREAK = "，、：；,:; \u3000"
-_OLD_TITLE_MAX = 60  # a first line up to this long is a title in a file without header
+_FIRST_LINE_TITLE_MAX = 60  # in a file without header, a first line up to this long is its title
 
 
 def news_header(text: str, profile: Profile | None = None) -> re.Match[str] | None:
@@ -296,7 +296,7 @@ def news_title(text: str, profile: Profile) -> str:
         cut = max(title.rfind(c, limit // 2, limit) for c in _CLAUSE_BREAK)
         if cut <= 0:
             cut = limit
-            while cut > 1 and title[cut - 1].isdigit() and title[cut].isdigit():
+            while cut > 1 and inside_number(title, cut):
                 cut -= 1
         title = title[:cut].rstrip(_CLAUSE_BREAK)
     return title
@@ -314,13 +314,14 @@ def file_article(page: Page, profile: Profile | None = None) -> Article:
     date, year = page.date, page.year
     header = news_header(text, profile)
     if header is not None:
-        body = text[header.end() :].strip(_WS + "\n") or text
-        title = news_title(body, profile)
+        body = text[header.end() :].strip(_WS + "\n")
+        title = news_title(body, profile) if body else ""
+        body = body or text  # a header and nothing else: keep it as the text, untitled
         stamp = parse_timestamp(header["header"])
     else:
         body = text
         first_line = text.split("\n", 1)[0].strip()
-        title = first_line if len(first_line) <= _OLD_TITLE_MAX else first_line[:40]
+        title = first_line if len(first_line) <= _FIRST_LINE_TITLE_MAX else first_line[:40]
         stamp = parse_timestamp(text[:12]) if re.match(r"\s*(?:19|20)\d\d\D", text) else None
     if stamp is not None and not date:
         stamp_year, month, day = stamp

@@ -108,6 +108,14 @@ LINE_SENTENCE_END_CHARS = "。！？!?…"
 CLOSERS = "”’）)》」』】\"'"
 
 
+def inside_number(text: str, i: int) -> bool:
+    """True if a cut before index i would split a number such as 13.92 or 1,000."""
+    if i <= 0 or i >= len(text):
+        return False
+    a, b = text[i - 1], text[i]
+    return (a.isdigit() or a in ".．,") and (b.isdigit() or b in "0123456789.,%．")
+
+
 def is_han(ch: str) -> bool:
     o = ord(ch)
     return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF

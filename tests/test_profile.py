@@ -146,3 +146,8 @@ def test_crud_news_corpus_keeps_dates_and_gets_real_titles(shared_dir, tmp_path,
     assert stamped == 630
     timestamp = re.compile(r"^[\s\d:：/\-年月日.\[\]]*$|^\s*(?:19|20)?\d\d[-/]\d{1,2}[-/]\d{1,2}")
     assert not [a.title for a in articles if timestamp.match(a.title) or not a.title]
+
+
+def test_header_only_file_keeps_its_text_untitled():
+    (a,) = segment_page(page("2023-08-11，正文：   "))
+    assert (a.title, a.body, a.date) == ("", "2023-08-11，正文：", "2023-08-11")
