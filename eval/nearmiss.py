@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.settings import PROJECT_ROOT
+from rag.zh import YEAR_RE
 
 from .metrics import GoldItem, load_gold
 
@@ -48,8 +49,10 @@ CONTEXT_SENTENCES = 3
 GENERIC_SHARE = 0.04
 
 SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
-YEAR = re.compile(r"(?:19|20)\d{2}(?=年)")
+YEAR = YEAR_RE  # group 1: the four digits of "2020年"
 CN_NUM = "一二三四五六七八九十"
+# rag.zh.ORDINAL_RE takes a one-character counter (第三届, 第二批); the pages' inspection teams and
+# quarters have longer ones (第一巡察组, 第八巡回指导组, 第二季度)
 ORDINAL = re.compile(rf"第([{CN_NUM}]{{1,3}})(巡察组|巡回指导组|季度)")
 OFFICE_SUFFIX = ("局", "办公室", "办", "部", "工委", "室")
 PLACE_SUFFIX = ("办事处", "社区", "小区", "产业园", "园区", "村")
@@ -327,7 +330,7 @@ def candidates(item: GoldItem, lex: Lexicon, generic: set[str]) -> list[Candidat
         if nq and nq != q:
             out.append(Candidate(item, swap, old, new, nq, tuple(anchors_of(q, [*removed, old_surface], generic))))
 
-    for year in set(YEAR.findall(q)):
+    for year in sorted(set(YEAR.findall(q))):
         for other in lex.years:
             if other != year:
                 add("year", f"{year}年", f"{other}年", year, other, [])
@@ -497,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     records, rep = generate(load_gold(args.gold), read_sentences(args.corpus), seed=args.seed, per_twin=args.per_twin, target=args.target)
     write_jsonl(records, args.out)
     print(
-        f"{rep.kept} near misses ({', '.join(f'{k} {v}' for k, v in sorted(rep.by_swap.items()))}) + "
+        f"{rep.kept} near misses ({', '.join(f'{k} {rep.by_swap[k]}' for k in SWAP_TYPES if k in rep.by_swap)}) + "
         f"{len(records) - rep.kept} twins -> {args.out}; {rep.candidates} candidates, "
         f"{rep.rejected_present} dropped as possibly answered, {rep.rejected_no_anchor} with no anchor word"
     )

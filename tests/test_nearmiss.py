@@ -158,3 +158,11 @@ def test_committed_near_misses_ask_a_value_the_pages_print(pages):
     text = "".join(s.text for s in pages)
     for r in NEAR:
         assert any(v in text for v in variants(r["asked"])), r["id"]
+
+
+@pytest.mark.slow  # mines the pages with jieba: 5-60 s by machine load
+def test_committed_file_is_what_the_generator_writes(tmp_path):
+    from eval.nearmiss import main
+
+    assert main(["--out", str(tmp_path / "nm.jsonl")]) == 0
+    assert (tmp_path / "nm.jsonl").read_text(encoding="utf-8") == DEFAULT_OUT.read_text(encoding="utf-8")
