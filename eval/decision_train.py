@@ -160,11 +160,31 @@ def utility(judged: Sequence[dict[str, bool]], wrong_cost: float) -> float:
     return sum(1.0 if j["right"] else (-wrong_cost if j["answered"] else 0.0) for j in judged)
 
 
+def answer_outcomes(examples, weights, params, profile) -> list[tuple[float, bool]]:
+    """Per question: the answer model's probability, and whether answering would be right. The
+    utility of any threshold follows from these two alone, so the sweep composes once."""
+    forced = DecisionModel(weights[0], {"bias": 100.0}, 0.5, {})
+    model = DecisionModel(*weights, 0.5, {})
+    out = []
+    for e in examples:
+        scored = score(e.alignments, model)
+        _, p = answer_probability(scored, model)
+        right = judge(e, compose(e.analysis, decide(e.analysis, scored, forced, params), e.hits, profile, params))["right"]
+        out.append((p, bool(right and e.item.answerable)))
+    return out
+
+
 def choose_threshold(examples, weights, params, profile, wrong_cost: float) -> float:
+    outcomes = answer_outcomes(examples, weights, params, profile)
+    answerable = [e.item.answerable for e in examples]
     best = (-1e9, 0.5)
     for t in np.arange(0.05, 0.96, 0.05):
-        model = DecisionModel(*weights, float(t), {})
-        u = utility([judge(e, outcome(e, model, params, profile)) for e in examples], wrong_cost)
+        u = 0.0
+        for (p, right), can in zip(outcomes, answerable):
+            if p >= t:
+                u += 1.0 if right else -wrong_cost
+            elif not can:
+                u += 1.0
         if u > best[0] + 1e-9:
             best = (u, float(t))
     return round(best[1], 2)

@@ -22,6 +22,7 @@ FEATURES = (
     "coverage",
     "context_coverage",
     "missing_weight",
+    "unseen_weight",
     "slot_fit",
     "unit_fit",
     "year_match",
@@ -320,7 +321,7 @@ def align(
     heaviest = max(w.values(), default=1.0)
     missing = sum(v for t, v in w.items() if t not in article_toks and v >= 0.5 * heaviest) / total
     year, found_year = _year_state(analysis, span)
-    slot_fit = slot_fits(analysis, span.text, profile)
+    slot_fit = slot_fits(analysis, span.text, profile) and (not analysis.unit or unit_fits(analysis, span.text, profile))
     if analysis.slot == "number" and slot_fit:
         lead = number_answer(analysis, span.text, profile)
         if lead is not None:
@@ -338,6 +339,7 @@ def align(
         "coverage": coverage,
         "context_coverage": context_coverage,
         "missing_weight": missing,
+        "unseen_weight": sum(v for t, v in w.items() if t in analysis.unseen) / total,
         "slot_fit": float(slot_fit),
         "unit_fit": float(unit_fits(analysis, span.text, profile)) if analysis.unit else 0.0,
         "year_match": float(year == MATCH),

@@ -53,6 +53,10 @@ def classify(question: str) -> str:
     return "description"
 
 
+def _measure_unit(question: str) -> str:
+    return next((u for w, u in MEASURE_WORDS.items() if u and w in question), "")
+
+
 def asked_unit(question: str) -> str:
     m = _ASKED_UNIT.search(question)
     return m.group(1) if m else ""
@@ -67,15 +71,18 @@ def analyze(
 ) -> Analysis:
     """Pure given the index's term statistics (`idf` of known tokens, `max_idf`)."""
     slot = classify(question)
+    weights = token_weights(question, idf, max_idf, profile, params)
+    known = idf(sorted(weights))
     return Analysis(
         question=question,
         slot=slot,
-        unit=asked_unit(question) if slot == "number" else "",
+        unit=(asked_unit(question) or _measure_unit(question)) if slot == "number" else "",
         years=tuple(zh.years_in(question)),
         ordinals=tuple(zh.ordinals_in(question)),
         entities=tuple(entities_in(question, profile)),
         indicators=tuple(indicators_in(question, profile)) if slot == "number" else (),
-        weights=token_weights(question, idf, max_idf, profile, params),
+        weights=weights,
+        unseen=frozenset(t for t in weights if t not in known),
     )
 
 
@@ -123,12 +130,24 @@ def entities_in(text: str, profile: Profile) -> list[str]:
         w, tag = words[i]
         if tag.startswith(_ENTITY_TAGS) or _is_org(w, profile):
             j, name = i, w
+            # 综合 + 行政 + 执法局: the nouns right before an office word are part of its name
+            k = i
+            while _is_org(w, profile) and k > 0 and words[k - 1][1].startswith(("n", "vn", "j")) and len(words[k - 1][0] + name) <= 10:
+                if words[k - 1][0] in profile.home_entities or (found and found[-1].endswith(words[k - 1][0])):
+                    break
+                k -= 1
+                name = words[k][0] + name
             while j + 1 < len(words) and (_is_org(words[j + 1][0], profile) or words[j + 1][0] in ("（", "(")):
                 if words[j + 1][0] in ("（", "("):
                     break
                 j += 1
                 name += words[j][0]
-            if len(name) >= 2 and name not in profile.home_entities and not zh.YEAR_RE.search(name):
+            if (
+                len(name) >= 2
+                and name not in profile.home_entities
+                and not zh.YEAR_RE.search(name)
+                and not _QUESTION_WORD.search(name)
+            ):
                 found.append(name)
             i = j + 1
             continue
@@ -137,9 +156,18 @@ def entities_in(text: str, profile: Profile) -> list[str]:
     return [e for e in dict.fromkeys(found) if not any(e != o and e in o for o in found)]
 
 
+# Words that name a measure rather than a thing: they ask for a unit, not for a matching word.
+MEASURE_WORDS = {
+    "金额": "元", "资金": "元", "总额": "元", "投资": "元", "多少钱": "元", "人数": "人", "次数": "次",
+    "数量": "", "规模": "", "面积": "平方米", "总量": "", "数字": "", "情况": "",
+}
+
+
 def indicators_in(question: str, profile: Profile) -> list[str]:
-    """What a number question measures: the nouns after 多少+unit ("多少条…意见建议"), else the
-    nearest nouns before the question word ("财政收入是多少", "人口多少")."""
+    """What a number question measures: the head noun (the last noun, as Chinese puts the head
+    last) of the phrase after 多少+unit ("多少条对区党工委的意见建议" -> 意见建议), else of the
+    phrase before the question word after its last 的 ("政府采购报价审核的审减率是多少" -> 审减率,
+    "经开区人口多少" -> 人口). Measure words (金额, 人数) are left to the unit check."""
     m = _QUESTION_WORD.search(question)
     if not m:
         return []
@@ -149,16 +177,36 @@ def indicators_in(question: str, profile: Profile) -> list[str]:
         after = after[len(unit) :]
     entities = set(entities_in(question, profile))
 
-    def nouns(text: str) -> list[str]:
-        out = []
-        for w, tag in pos_cut(text, profile):
-            if tag.startswith(_NOUN_TAGS) and w not in _FILLER and w not in entities and len(w) >= 1:
-                if not zh.YEAR_RE.search(w) and not any(w in e for e in entities):
-                    out.append(w)
-        return out
+    def head(text: str) -> str:
+        nouns = [
+            w
+            for w, tag in pos_cut(text, profile)
+            if tag.startswith(_NOUN_TAGS)
+            and w not in _FILLER
+            and w not in MEASURE_WORDS
+            and not zh.YEAR_RE.search(w)
+            and not any(w in e for e in entities)
+        ]
+        return nouns[-1] if nouns else ""
 
-    found = [w for w in nouns(re.split(r"[，,。？?！!]", after)[0]) if len(w) >= 1]
+    found = head(re.split(r"[，,。？?！!]", after)[0])
     if not found:
-        before = nouns(question[: m.start()])
-        found = before[-1:] if before else []
-    return found[:2]
+        before = re.split(r"[，,。？?！!]", question[: m.start()])[-1]
+        before = re.sub(r"(?:是|有|为|达到|共|一共|总共|共计|累计|了)+$", "", before)
+        tail = before.rsplit("的", 1)[-1]
+        tail = re.sub(r"^(?:郑州经开区|经开区|全区|我区)?(?:(?:19|20)\d\d\s*年)?", "", tail)
+        for measure in MEASURE_WORDS:
+            if tail.endswith(measure) and len(tail) > len(measure):
+                tail = tail[: -len(measure)]
+        tagged = pos_cut(tail, profile) if tail else []
+        if (
+            2 <= len(tail) <= 4
+            and tail not in MEASURE_WORDS
+            and tagged
+            and tagged[-1][1].startswith(_NOUN_TAGS)
+            and not any(tail in e or e in tail for e in entities)
+        ):
+            found = tail
+        else:
+            found = head(before)
+    return [found] if found else []

@@ -32,6 +32,10 @@ _FREED = {
 }
 
 
+# A number question is never answered by a span without a quantity of the asked unit, a date
+# question never by one without a date: the quote would not hold the answer.
+HARD_SLOTS = frozenset({"number", "date"})
+
 # What the answer/abstain model sees of a question's best span: how far the ranker prefers it,
 # how well it covers the question, and which constraints it leaves unmet.
 QUESTION_FEATURES = (
@@ -41,6 +45,7 @@ QUESTION_FEATURES = (
     "coverage",
     "context_coverage",
     "missing_weight",
+    "unseen_weight",
     "slot_fit",
     "unit_fit",
     "year_missing",
@@ -157,7 +162,7 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
     if not scored:
         return Decision("none", reason="no-hits")
     top, p = answer_probability(scored, model)
-    if top is not None and p >= model.threshold:
+    if top is not None and p >= model.threshold and (top.features["slot_fit"] or analysis.slot not in HARD_SLOTS):
         clean = [a for a in scored if not a.conflicts and not a.span.from_yearless]
         chosen = [top]
         many = analysis.slot == "list"
@@ -173,7 +178,7 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
         return Decision("answer", tuple(chosen), confidence=p)
     nearby = []
     for a in scored:
-        if a.conflicts or a.indicator == MISSING or a.span.from_yearless:
+        if (a.conflicts or a.indicator == MISSING) and (a.features["slot_fit"] or analysis.slot not in HARD_SLOTS):
             pf = model.answer_probability(question_features(a, a.free_score, None, freed(a.features)))
             if pf >= model.threshold:
                 nearby.append((pf, a))
@@ -188,7 +193,7 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
 
 
 def _why(analysis: Analysis, a: Alignment) -> tuple[str, str, str]:
-    if a.year == "conflict" or (analysis.years and a.span.from_yearless):
+    if a.year == "conflict":
         asked = "、".join(f"{y}年" for y in analysis.years)
         return "year", asked, f"{a.found_year}年" if a.found_year else ""
     if a.entity == "conflict":

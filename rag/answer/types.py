@@ -51,6 +51,7 @@ class Analysis:
     entities: tuple[str, ...] = ()  # offices, organisations, people, places named
     indicators: tuple[str, ...] = ()  # what a number question measures (财政收入, 人口)
     weights: dict[str, float] = field(default_factory=dict)  # token -> information (idf)
+    unseen: frozenset[str] = frozenset()  # question tokens the archive has never seen (开诊, 5G基站)
 
     @property
     def total_weight(self) -> float:
