@@ -23,7 +23,7 @@ from rag.embed import Embedder, EmbedderWrapper, make_embedder
 from rag.engine import Engine
 from rag.settings import FUSION_ALIASES, PROJECT_ROOT, SHARED_ENV, Fusion, Settings, shared_dir
 
-from .metrics import RETRIEVAL_DEPTH, GoldItem, judge, judge_answer, load_gold, lookup, summarize
+from .metrics import RETRIEVAL_DEPTH, GoldError, GoldItem, judge, judge_answer, load_gold, lookup, summarize
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class EvalRun:
 
     def report(self) -> dict[str, Any]:
         return {
-            "gold": str(self.config.gold),
+            "gold": str(Path(self.config.gold).resolve()),
             "corpus": str(self.settings.corpus_dir),
             "index": str(self.settings.index_dir),
             "index_status": self.index_status,
@@ -290,12 +290,18 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 def gold_for_results(path: Path, gold: Path | None = None) -> dict[str, GoldItem]:
     """The gold items of a results file: `gold`, else the gold file its report.json names."""
-    if gold is None:
-        report = Path(path).with_name("report.json")
-        if report.is_file():
-            named = Path(json.loads(report.read_text(encoding="utf-8")).get("gold", ""))
-            gold = named if named.is_file() else None
-    return {it.id: it for it in load_gold(gold)} if gold else {}
+    if gold is not None:
+        return {it.id: it for it in load_gold(gold)}
+    report = Path(path).with_name("report.json")
+    if not report.is_file():
+        return {}
+    named = Path(json.loads(report.read_text(encoding="utf-8")).get("gold", ""))
+    try:
+        return {it.id: it for it in load_gold(named)} if named.is_file() else {}
+    except GoldError:
+        # a dataset adapter's source (CMRC's SQuAD JSON) is no gold file: rows carry their answers
+        log.info("%s is not a gold file; judging %s from its rows", named, path)
+        return {}
 
 
 def rejudge(rows: Sequence[dict[str, Any]], gold: dict[str, GoldItem]) -> tuple[list[GoldItem], list[dict[str, Any]]]:

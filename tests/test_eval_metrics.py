@@ -168,3 +168,14 @@ def test_missing_shared_dataset_is_an_error_naming_the_env_var(monkeypatch, tmp_
     monkeypatch.setenv("RAG_SHARED_DIR", str(tmp_path))
     with pytest.raises(EvalError, match=r"shared dataset not found: .*cmrc.*RAG_SHARED_DIR"):
         shared_path("datasets/cmrc2018_trial.json")
+
+
+def test_compare_runs_of_a_dataset_adapter_judges_from_the_rows(tmp_path):
+    """CMRC's report.json names its SQuAD JSON, which is no gold file: the rows' own answers count."""
+    span = GoldItem("c1", "问", ("踢爆",), ("踢爆",), "span", "TRIAL_1.txt")
+    a = _results(tmp_path, "a", [_row(span, answer("踢爆[1]", lead="踢爆", quotes=["生命数耗完即算踢爆"]))])
+    squad = tmp_path / "cmrc.json"
+    squad.write_text('{"data": []}', encoding="utf-8")
+    (a.parent / "report.json").write_text(json.dumps({"gold": str(squad)}), encoding="utf-8")
+    m, _ = compare_runs(a, a)
+    assert m["accuracy"] == 1.0 and m["span_in_lead_or_quote"] == 1.0 and m["by_kind"]["span"]["n"] == 1
