@@ -92,6 +92,22 @@ def group_of(items: Sequence[GoldItem], article_of: Callable[[GoldItem], str | N
     return {it.id: uf.find(it.id) for it in items}
 
 
+def union_items(*sets: Sequence[GoldItem]) -> list[GoldItem]:
+    """Several question sets as one, each id once: eval/nearmiss.jsonl repeats its twins from
+    eval/gold.jsonl under the same ids. The same id with another question or answers is an error."""
+    seen: dict[str, GoldItem] = {}
+    out: list[GoldItem] = []
+    for items in sets:
+        for it in items:
+            first = seen.get(it.id)
+            if first is None:
+                seen[it.id] = it
+                out.append(it)
+            elif first != it:
+                raise ValueError(f"id {it.id!r} names two different questions: {first.question!r} and {it.question!r}")
+    return out
+
+
 def kfold(
     items: Sequence[GoldItem],
     k: int = 5,

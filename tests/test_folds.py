@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from eval.folds import evidence_article, group_of, kfold
+from eval.folds import evidence_article, group_of, kfold, union_items
 from eval.metrics import GoldItem, load_gold
-from eval.nearmiss import DEFAULT_OUT
+from eval.nearmiss import DEFAULT_GOLD, DEFAULT_OUT
 
 
 def item(i: str, article: str | None = None, twin: str | None = None, kind: str = "number", evidence: tuple[str, ...] = ()) -> GoldItem:
@@ -77,3 +77,12 @@ def test_near_miss_set_keeps_every_near_miss_with_its_twin():
     for it in items:
         if it.kind == "nearmiss":
             assert fold_of[it.id] == fold_of[it.extra["twin_id"]]
+
+
+def test_union_of_gold_and_near_misses_keeps_each_twin_once():
+    gold, near = load_gold(DEFAULT_GOLD), load_gold(DEFAULT_OUT)
+    both = union_items(gold, near)
+    assert len(both) == len(gold) + sum(it.kind == "nearmiss" for it in near)
+    assert len({it.id for it in both}) == len(both)
+    with pytest.raises(ValueError, match="id 'a1' names two different questions"):
+        union_items([item("a1")], [GoldItem("a1", "another", ("b",), (), "number")])
