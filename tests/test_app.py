@@ -92,7 +92,7 @@ def test_filters_restrict_sources_and_years(base):
 
 def test_over_long_question_is_truncated_with_a_note(base):
     data = ask(base, question=Q_BONDS + "。" + "请详细说明" * 60).json()
-    assert "问题过长，已截断" in data["note"]
+    assert "问题过长，只保留了最后" in data["note"]
     assert len(data["question"]) == Settings().max_question_chars
 
 

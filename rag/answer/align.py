@@ -21,6 +21,7 @@ FEATURES = (
     "bias",
     "coverage",
     "context_coverage",
+    "bigram_overlap",
     "missing_weight",
     "unseen_weight",
     "slot_fit",
@@ -181,6 +182,8 @@ def _indicator_state(
     for ind in analysis.indicators:
         if ind in text or any(word in ind.lower() and archive in text for word, archive in profile.aliases):
             continue
+        if len(ind) >= 3 and ind[-1] in "量数额" and ind[:-1] in text:  # 藏书量 ~ 藏书81.6万册
+            continue
         parts = [t for t in token_set(ind) if len(t) >= 2] or [ind]
         if not all(p in toks or p in text for p in parts):
             return MISSING
@@ -293,6 +296,19 @@ def slot_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
     return True
 
 
+_QUESTION_CHARS = re.compile(r"[什么哪谁几多少吗呢是的了有怎样如何为何请问]")
+
+
+def _bigram_overlap(question: str, text: str) -> float:
+    """Share of the question's character bigrams (question words removed) found in the text:
+    robust where jieba cuts the question and the text differently (藏书量 / 藏书81.6万册)."""
+    q = _QUESTION_CHARS.sub(" ", question)
+    grams = {q[i : i + 2] for i in range(len(q) - 1) if zh.CJK_RE.match(q[i]) and zh.CJK_RE.match(q[i + 1])}
+    if not grams:
+        return 0.0
+    return sum(g in text for g in grams) / len(grams)
+
+
 def _entity_elsewhere(analysis: Analysis, text: str, profile: Profile) -> float:
     if not analysis.entities:
         return 0.0
@@ -338,6 +354,7 @@ def align(
         "bias": 1.0,
         "coverage": coverage,
         "context_coverage": context_coverage,
+        "bigram_overlap": _bigram_overlap(analysis.question, span.text + span.article.title),
         "missing_weight": missing,
         "unseen_weight": sum(v for t, v in w.items() if t in analysis.unseen) / total,
         "slot_fit": float(slot_fit),

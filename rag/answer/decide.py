@@ -44,6 +44,7 @@ QUESTION_FEATURES = (
     "margin",
     "coverage",
     "context_coverage",
+    "bigram_overlap",
     "missing_weight",
     "unseen_weight",
     "slot_fit",
