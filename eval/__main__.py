@@ -63,6 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--check", action="store_true", help=f"CI gate: fail if a metric is below {THRESHOLDS.name}")
     p.add_argument("--thresholds", type=Path, default=THRESHOLDS, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store)")
     return p.parse_args(argv)
 
 
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             modes=modes,
             llm=args.llm,
             limit=args.limit,
+            store=args.store,
         )
         run = run_eval(config, progress=None if args.quiet else _progress())
     except (GoldError, EvalError, CorpusError, IndexProblem, ValueError, ImportError, FileNotFoundError) as exc:

