@@ -448,7 +448,7 @@ class MilvusStore:
                     next_tid += 1
                 counts[tid] = c
             new_tf.append(counts)
-            df.update(counts)
+            df.update(counts.keys())  # document frequency: one per chunk, not per occurrence
             n_docs += 1
             total_len += len(toks)
         avgdl = total_len / n_docs if n_docs and total_len else 1.0
