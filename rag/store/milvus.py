@@ -8,7 +8,9 @@ One published version is four collections, named `<alias>_v<stamp>` plus suffixe
                                 dense (FLOAT_VECTOR, AUTOINDEX, IP), sparse (SPARSE_FLOAT_VECTOR,
                                 SPARSE_INVERTED_INDEX)
     <alias>_v<stamp>__articles  article records as JSON, split into parts of 16k characters
-    <alias>_v<stamp>__terms     token (VARCHAR pk), tid, df: the vocabulary and document frequencies
+    <alias>_v<stamp>__terms     the vocabulary: token -> (term id, document frequency), packed as
+                                JSON into buckets by crc32(token) (one row per ~200 tokens: Lite
+                                inserts cost ~2 ms a row, so 300k one-token rows would take minutes)
     <alias>_v<stamp>__meta      the manifest (files, embedder, BM25 statistics) as JSON parts
 
 Readers resolve the alias `<alias>` (Settings.milvus_collection) once per load and then read
@@ -39,6 +41,7 @@ import math
 import os
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
@@ -56,9 +59,15 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 CONNECT_TIMEOUT_S = 10.0
-BATCH = 512  # rows per insert / iterator page: well under Milvus' 64 MB gRPC message limit
+LITE_OPEN_ATTEMPTS = 8
+BATCH = 2048  # rows per iterator page
+# Rows are sent in batches of about 16 MB (Milvus' gRPC limit is 64 MB): Milvus Lite spends about
+# a second per insert call whatever its size (measured: 44 calls of <= 512 rows took 47 s).
+INSERT_BYTES = 16 << 20
+INSERT_ROWS = 50_000
 PART_CHARS = 16000  # JSON characters per VARCHAR(65535) row (at most 4 bytes a character)
 MAX_TOKEN_BYTES = 1000  # longer tokens (never a real word) are left out of the vocabulary
+TOKENS_PER_BUCKET = 200
 SUFFIXES = ("__articles", "__terms", "__meta")
 POINTER_SUFFIX = "__published"  # Milvus Lite's stand-in for an alias
 CHUNK_FIELDS = ["chunk_id", "article_id", "source", "title", "text", "span_start", "span_end", "year", "date", "date_text"]
@@ -98,13 +107,22 @@ def connect(settings: Settings):
         if client is not None:
             return client
         pymilvus = _pymilvus()
-        try:
-            client = pymilvus.MilvusClient(uri=uri, token=os.environ.get("RAG_MILVUS_TOKEN", ""), timeout=CONNECT_TIMEOUT_S)
-        except Exception as exc:  # pymilvus raises MilvusException or ConnectionConfigException
+        # a Lite file is locked until the server of the process that used it last has stopped,
+        # which can trail that process's exit by a moment: retry for a few seconds
+        attempts = 1 if _is_server(uri) else LITE_OPEN_ATTEMPTS
+        for attempt in range(attempts):
+            try:
+                client = pymilvus.MilvusClient(uri=uri, token=os.environ.get("RAG_MILVUS_TOKEN", ""), timeout=CONNECT_TIMEOUT_S)
+                break
+            except Exception as exc:  # pymilvus raises MilvusException or ConnectionConfigException
+                failure = type(exc).__name__
+            if attempt + 1 < attempts:
+                time.sleep(1.0)
+        else:
             hint = "请检查 RAG_MILVUS_URI、服务器是否运行、RAG_MILVUS_TOKEN 是否正确" if _is_server(uri) else (
                 "Milvus Lite 只支持单个进程：请先停止正在使用该文件的应用或索引进程"
             )
-            raise StoreUnavailable(f"无法连接 Milvus：{uri}（{type(exc).__name__}）。{hint}。") from None
+            raise StoreUnavailable(f"无法连接 Milvus：{uri}（{failure}）。{hint}。")
         _CLIENTS[uri] = client
         return client
 
@@ -324,9 +342,13 @@ class MilvusStore:
                 self._terms_cache.clear()
             for t in want:
                 self._terms_cache[t] = None
-            expr = "token in [" + ", ".join(_quote(t) for t in sorted(want)) + "]"
-            for row in self.client.query(self.base + "__terms", filter=expr, output_fields=["token", "tid", "df"]):
-                self._terms_cache[row["token"]] = (int(row["tid"]), self._idf_of(int(row["df"])))
+            n_buckets = int(self.manifest["term_buckets"])
+            buckets = sorted({_bucket(t, n_buckets) for t in want})
+            expr = "bucket in [" + ", ".join(str(b) for b in buckets) + "]"
+            for row in self.client.query(self.base + "__terms", filter=expr, output_fields=["terms"]):
+                for t, (tid, df) in row["terms"].items():
+                    if t in want:
+                        self._terms_cache[t] = (int(tid), self._idf_of(int(df)))
         return {t: v for t in tokens if (v := self._terms_cache.get(t)) is not None}
 
     def idf(self, tokens: Iterable[str]) -> dict[str, float]:
@@ -396,7 +418,9 @@ class MilvusStore:
     def _iterate(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
         if not collection or collection.startswith("__"):
             return
-        pk = "chunk_id" if "__" not in collection else ("token" if collection.endswith("__terms") else "key")
+        pk = "chunk_id" if "__" not in collection else ("bucket" if collection.endswith("__terms") else "key")
+        if pk == "bucket" and not expr:
+            expr = "bucket >= 0"
         it = self.client.query_iterator(
             collection, batch_size=BATCH, filter=expr or f'{pk} != ""', output_fields=fields
         )
@@ -425,8 +449,8 @@ class MilvusStore:
         # 1. vocabulary (stable term ids) and statistics over the rows the new version will hold
         tid_of: dict[str, int] = {}
         if self.base:
-            for row in self._iterate(self.base + "__terms", "", ["token", "tid"]):
-                tid_of[row["token"]] = int(row["tid"])
+            for row in self._iterate(self.base + "__terms", "", ["terms"]):
+                tid_of.update((t, int(v[0])) for t, v in row["terms"].items())
         next_tid = int(self.manifest.get("next_tid", 0))
         df: Counter[int] = Counter()
         n_docs = total_len = 0
@@ -466,11 +490,15 @@ class MilvusStore:
         self._create_collections(name)
         n_chunks = 0
         buffer: list[dict[str, Any]] = []
+        size = [0]
 
         def flush_rows(collection: str, force: bool = False) -> None:
-            if buffer and (force or len(buffer) >= BATCH):
+            if buffer:
+                size[0] += _row_bytes(buffer[-1])
+            if buffer and (force or size[0] >= INSERT_BYTES or len(buffer) >= INSERT_ROWS):
                 self.client.insert(collection, list(buffer))
                 buffer.clear()
+                size[0] = 0
 
         if self.base:
             fields = CHUNK_FIELDS + ["n_tokens", "tf", "dense"]
@@ -526,10 +554,14 @@ class MilvusStore:
         flush_rows(art, force=True)
 
         terms = name + "__terms"
-        for tok, tid in tid_of.items():
-            if df.get(tid, 0) > 0:
-                buffer.append({"token": tok, "tid": tid, "df": df[tid]})
-                flush_rows(terms)
+        live = [(tok, tid) for tok, tid in tid_of.items() if df.get(tid, 0) > 0]
+        n_buckets = max(1, math.ceil(len(live) / TOKENS_PER_BUCKET))
+        packed: dict[int, dict[str, list[int]]] = {}
+        for tok, tid in live:
+            packed.setdefault(_bucket(tok, n_buckets), {})[tok] = [tid, df[tid]]
+        for b, entries in packed.items():
+            buffer.append({"bucket": b, "terms": entries})
+            flush_rows(terms)
         flush_rows(terms, force=True)
 
         manifest = {
@@ -542,6 +574,7 @@ class MilvusStore:
             "bm25": asdict(p),
             "bm25_stats": bm25_stats,
             "next_tid": next_tid,
+            "term_buckets": n_buckets,
             "n_articles": n_articles,
             "n_chunks": n_chunks,
             "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -622,14 +655,30 @@ class MilvusStore:
         a.add_field("value", DataType.VARCHAR, max_length=65535)
         c.create_collection(name + "__articles", schema=a)
         t = c.create_schema(auto_id=False, enable_dynamic_field=False)
-        t.add_field("token", DataType.VARCHAR, is_primary=True, max_length=MAX_TOKEN_BYTES + 24)
-        t.add_field("tid", DataType.INT64)
-        t.add_field("df", DataType.INT64)
+        t.add_field("bucket", DataType.INT64, is_primary=True)
+        t.add_field("terms", DataType.JSON)
         c.create_collection(name + "__terms", schema=t)
         m = c.create_schema(auto_id=False, enable_dynamic_field=False)
         m.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
         m.add_field("value", DataType.VARCHAR, max_length=65535)
         c.create_collection(name + "__meta", schema=m)
+
+
+def _bucket(token: str, n_buckets: int) -> int:
+    return zlib.crc32(token.encode("utf-8")) % n_buckets
+
+
+def _row_bytes(row: dict[str, Any]) -> int:
+    """A cheap upper estimate of a row's size on the wire (UTF-8 text, float32 vectors)."""
+    n = 64
+    for v in row.values():
+        if isinstance(v, str):
+            n += 3 * len(v)
+        elif isinstance(v, (list, dict)):
+            n += 24 * len(v)
+        else:
+            n += 8
+    return n
 
 
 def _read_manifest(client, base: str) -> dict[str, Any]:
