@@ -122,7 +122,7 @@ class Backend:
             engine = self.engine()
         except IndexProblem:
             return []
-        return sorted({a.source for a in engine.store.articles.values()}) if engine.store else []
+        return engine.store.sources() if engine.store else []
 
 
 def make_filter(year_from: Any, year_to: Any, sources: Any) -> Filter:
@@ -246,7 +246,7 @@ def build_ui(backend: Backend) -> gr.Blocks:
             return
         assert answer is not None
         store = engine.store
-        lookup = (lambda article_id: store.articles.get(article_id)) if store else (lambda article_id: None)
+        lookup = store.article if store else (lambda article_id: None)
         chat[-1] = {"role": "assistant", "content": render.render_answer(answer, lookup, turn)}
         # The follow-up logic sees the standalone form of earlier turns, so a chain like
         # "…2020年…多少" -> "那2019年呢？" -> "2018年呢？" keeps its subject.

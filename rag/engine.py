@@ -24,7 +24,7 @@ from .profile import Profile
 from .records import Answer, Chunk, Hit
 from .retrieve import Retriever
 from .settings import Settings
-from .store import Filter, LocalStore, Store, current_stamp
+from .store import Filter, Store, open_store, published_version
 from .tokenize import tokenize
 
 if TYPE_CHECKING:
@@ -90,33 +90,33 @@ class Engine:
         self.embedder = embedder or make_embedder(settings.embedder)
         self._lock = threading.Lock()
         self._stamp = ""
-        self.store: LocalStore | None = None
+        self.store: Store | None = None
         self.reload()
         tokenize("经开区")  # load jieba's dictionary now, not on the first question (~1 s)
 
     def reload(self) -> bool:
         """Load the published index if it changed since the last load; True if it did."""
-        stamp = current_stamp(self.settings.index_dir)
+        stamp = published_version(self.settings)
         if self.store is not None and stamp == self._stamp:
             return False
         with self._lock:
             if self.store is not None and stamp == self._stamp:
                 return False
-            store = LocalStore.load(self.settings.index_dir, expect=index_identity(self.settings, self.embedder))
+            store = open_store(self.settings, expect=index_identity(self.settings, self.embedder))
             self.store, self._stamp = store, stamp
             log.info("loaded index %s", stamp)
             return True
 
     @property
     def status(self) -> dict:
-        m = self.store.manifest if self.store else {}
+        st = self.store.stats() if self.store else None
         return {
             "version": self._stamp,
-            "articles": m.get("n_articles", 0),
-            "chunks": m.get("n_chunks", 0),
-            "embedder": m.get("embedder", ""),
-            "published_at": m.get("published_at", ""),
-            "files": len(m.get("files", {})),
+            "articles": st.n_articles if st else 0,
+            "chunks": st.n_chunks if st else 0,
+            "embedder": st.embedder if st else "",
+            "published_at": st.published_at if st else "",
+            "files": len(st.files) if st else 0,
         }
 
     def retriever(self) -> Retriever:
