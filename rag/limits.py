@@ -42,13 +42,13 @@ def clip_end(text: str, limit: int) -> tuple[str, bool]:
 
 def bounded_history(history: Sequence[str] | None, settings: Settings) -> list[str]:
     """The latest `max_history_items` turns, each cleaned and clipped to `max_question_chars` from its end."""
-    items = list(history or ())[-settings.max_history_items :]
+    items = list(history or ())[-4 * settings.max_history_items :]  # bounded before any cleaning work
     out = []
     for item in items:
         text = clean_line(item if isinstance(item, str) else "")
         if text:
             out.append(clip_end(text, settings.max_question_chars)[0])
-    return out
+    return out[-settings.max_history_items :]
 
 
 def deadline_after(seconds: float) -> float:

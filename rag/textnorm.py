@@ -8,7 +8,8 @@ Unicode forms (a decomposed ``é``, or a CJK compatibility ideograph such as U+F
 to its unified form) so that the question and the article no longer match.
 
 ``clean_text`` fixes all three once, in a fixed order: surrogates first (NFC would keep them),
-then NFC, then control characters. Tab, newline and carriage return stay (pages are laid out
+then control characters, then NFC (a dropped control between ``e`` and a combining accent would
+otherwise leave the pair uncomposed). Tab, newline and carriage return stay (pages are laid out
 with them); form feed and vertical tab become newlines; every other C0/C1 control, and U+FEFF
 left inside the text, is dropped.
 """
@@ -33,8 +34,8 @@ def clean_text(text: str) -> str:
     if text.isascii():
         return _CONTROL.sub("", text.translate(_BREAKS))
     text = _SURROGATE.sub(REPLACEMENT, text)
-    text = unicodedata.normalize("NFC", text)
-    return _CONTROL.sub("", text.translate(_BREAKS))
+    text = _CONTROL.sub("", text.translate(_BREAKS))
+    return unicodedata.normalize("NFC", text)
 
 
 def clean_line(text: str) -> str:

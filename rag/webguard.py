@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -38,6 +38,8 @@ UPLOAD_PATHS = frozenset({"/gradio_api/upload", "/api/archive/upload"})
 UPLOAD_FILES = 10  # files one upload request may carry at the per-file limit
 
 MSG_LOGIN = "请先登录。"
+MSG_BAD_LOGIN = "用户名或密码错误。"
+MAX_LOGIN_BYTES = 8192
 MSG_CROSS_SITE = "拒绝来自其他网站的修改请求。"
 
 
@@ -205,7 +207,7 @@ class LoginGate:
             if _cross_site(scope):
                 await send_json(send, 403, {"error": MSG_CROSS_SITE})
                 return
-            await self.app(scope, receive, send)
+            await self._login(scope, receive, send)
             return
         if path == "/" and method in ("GET", "HEAD"):
             await send({
@@ -221,6 +223,42 @@ class LoginGate:
             return
         headers = {"www-authenticate": 'Basic realm="jingkai-qa", charset="UTF-8"'} if path.startswith("/api/") else {}
         await send_json(send, 401, {"error": MSG_LOGIN}, headers)
+
+
+    async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check a form login here (uniform Chinese error); a correct one goes on to Gradio's /login,
+        which sets the session cookie."""
+        body, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            size += len(message.get("body", b""))
+            if size > MAX_LOGIN_BYTES:
+                await send_json(send, 413, {"error": too_large_message(MAX_LOGIN_BYTES)})
+                return
+            body.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        raw = b"".join(body)
+        if (_header(scope, b"content-type") or "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+            await send_json(send, 400, {"error": "登录请求须为表单（application/x-www-form-urlencoded）。"})
+            return
+        form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        given = ((form.get("username") or [""])[0].strip(), (form.get("password") or [""])[0])
+        if not credentials_match(given, self.auth):
+            await send_json(send, 400, {"error": MSG_BAD_LOGIN})
+            return
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _cross_site(scope: Scope) -> bool:
@@ -257,7 +295,7 @@ document.getElementById("login").addEventListener("submit", async function (ev) 
   var msg = document.getElementById("msg");
   msg.textContent = "";
   try {
-    var r = await fetch("login", {method: "POST", body: new FormData(ev.target), credentials: "same-origin"});
+    var r = await fetch("login", {method: "POST", body: new URLSearchParams(new FormData(ev.target)), credentials: "same-origin"});
     if (r.ok) { location.reload(); return; }
     msg.textContent = r.status === 400 ? "用户名或密码错误。" : "登录失败（" + r.status + "），请稍后再试。";
   } catch (e) { msg.textContent = "无法连接服务器，请稍后再试。"; }
@@ -265,3 +303,22 @@ document.getElementById("login").addEventListener("submit", async function (ev) 
 </script>
 </body></html>
 """
+
+
+def route_table(app: Any, prefix: str = "") -> list[tuple[str, tuple[str, ...]]]:
+    """(path, methods) of every route the app would answer, mounted and included routers expanded.
+
+    Derived from the live route table (Starlette mounts, FastAPI included routers), so tests and the
+    README list what is really exposed, not what someone remembered to write down."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for route in getattr(app, "routes", None) or getattr(getattr(app, "router", None), "routes", ()):
+        original = getattr(route, "original_router", None)  # FastAPI >= 0.16x: an included router
+        if original is not None:
+            include_prefix = getattr(getattr(route, "include_context", None), "prefix", "")
+            out += route_table(original, prefix + include_prefix)
+        elif hasattr(route, "routes") and not hasattr(route, "methods"):  # a Mount
+            out += route_table(route, prefix + route.path)
+        elif hasattr(route, "path"):
+            methods = tuple(sorted(getattr(route, "methods", None) or ("WEBSOCKET",)))
+            out.append((prefix + route.path, methods))
+    return out
