@@ -67,6 +67,8 @@ class Run:
     rss_mib: list[float] = field(default_factory=list)
     reindex: dict[str, Any] = field(default_factory=dict)
     exceptions: int = 0
+    duration_s: float = 0.0
+    server_cpu_s: float = 0.0
 
 
 def free_port() -> int:
@@ -85,7 +87,16 @@ def rss_of(pid: int) -> float:
     return 0.0
 
 
-def index_cmd(corpus: Path, index: Path, cache: Path) -> list[str]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its threads) so far, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def index_cmd(corpus: Path, index: Path) -> list[str]:
     return [sys.executable, "-m", "rag.index", "--corpus", str(corpus), "--index", str(index), "--quiet"]
 
 
@@ -103,7 +114,7 @@ def prepare(work: Path) -> tuple[Path, Path, Path, Path]:
     env = {**os.environ, "RAG_CACHE_DIR": str(cache)}
     index_a, scratch = work / "index-a", work / "index-b-scratch"
     for corpus, index in ((corpus_a, index_a), (corpus_b, scratch)):  # fills the cache for both
-        subprocess.run(index_cmd(corpus, index, cache), cwd=PROJECT_ROOT, env=env, check=True)
+        subprocess.run(index_cmd(corpus, index), cwd=PROJECT_ROOT, env=env, check=True)
     return corpus_a, corpus_b, index_a, cache
 
 
@@ -178,30 +189,31 @@ def run_mode(mode: str, args: argparse.Namespace, work: Path, corpus_b: Path, in
             conn.request("POST", "/api/ask", body=json.dumps({"question": q}, ensure_ascii=False).encode(), headers={"content-type": "application/json"})
             conn.getresponse().read()
         stop = threading.Event()
+        cpu0 = cpu_seconds(server.pid)
         t0 = time.perf_counter()
         threads = [threading.Thread(target=client, args=(port, stop, t0, run, k, args.max_requests)) for k in range(args.clients)]
         for t in threads:
             t.start()
-        reindexed = False
+        reindex: subprocess.Popen | None = None
+        reindex_start = 0.0
         while (elapsed := time.perf_counter() - t0) < args.seconds:
             run.rss_mib.append(rss_of(server.pid))
-            if not reindexed and elapsed >= args.seconds / 2:
-                reindexed = True
-                start = time.perf_counter()
-                out = subprocess.run(index_cmd(corpus_b, index, cache), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=max(30, args.seconds))
-                run.reindex = {
-                    "started_s": round(start - t0, 2),
-                    "took_s": round(time.perf_counter() - start, 2),
-                    "returncode": out.returncode,
-                    "output": out.stdout.strip()[-300:],
-                }
-                new_version = current_stamp(index)
-                ids[new_version] = article_ids(index)
-                run.reindex["version"] = new_version
-            time.sleep(1.0)
+            if reindex is None and elapsed >= args.seconds / 2:
+                reindex_start = time.perf_counter()
+                reindex = subprocess.Popen(index_cmd(corpus_b, index), cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                run.reindex = {"started_s": round(reindex_start - t0, 2)}
+            if reindex is not None and "took_s" not in run.reindex and reindex.poll() is not None:
+                _reindexed(run, reindex, reindex_start, t0, index, ids)
+            time.sleep(0.5)
         stop.set()
         for t in threads:
             t.join(60)
+        run.duration_s = time.perf_counter() - t0
+        run.server_cpu_s = cpu_seconds(server.pid) - cpu0
+        if reindex is not None and "took_s" not in run.reindex:
+            reindex.wait(300)
+            _reindexed(run, reindex, reindex_start, t0, index, ids)
+            run.reindex["published_after_clients_stopped"] = True
         run.rss_mib.append(rss_of(server.pid))
     finally:
         server.terminate()
@@ -211,6 +223,18 @@ def run_mode(mode: str, args: argparse.Namespace, work: Path, corpus_b: Path, in
             server.kill()
         log.close()
     return run, {"old": old_version, "ids": ids}
+
+
+def _reindexed(run: Run, proc: subprocess.Popen, start: float, t0: float, index: Path, ids: dict) -> None:
+    output = proc.stdout.read() if proc.stdout else ""
+    run.reindex.update(
+        took_s=round(time.perf_counter() - start, 2),
+        published_s=round(time.perf_counter() - t0, 2),
+        returncode=proc.returncode,
+        output=output.strip().splitlines()[-1][-300:] if output.strip() else "",
+        version=current_stamp(index),
+    )
+    ids[current_stamp(index)] = article_ids(index)
 
 
 def is_mixed(r: Result, versions: dict) -> bool:
@@ -226,7 +250,7 @@ def is_mixed(r: Result, versions: dict) -> bool:
     return False
 
 
-def summarise(run: Run, versions: dict, seconds: float) -> dict[str, Any]:
+def summarise(run: Run, versions: dict) -> dict[str, Any]:
     ok = [r for r in run.results if r.status == 200]
     lat = np.array([r.latency for r in ok]) * 1000 if ok else np.zeros(1)
     by_version: dict[str, int] = {}
@@ -236,7 +260,10 @@ def summarise(run: Run, versions: dict, seconds: float) -> dict[str, Any]:
         "mode": run.mode,
         "requests": len(run.results),
         "answers": len(ok),
-        "answers_per_s": round(len(ok) / seconds, 1),
+        "duration_s": round(run.duration_s, 1),
+        "answers_per_s": round(len(ok) / run.duration_s, 1) if run.duration_s else 0.0,
+        # 100 % = one core busy for the whole run; the GIL caps pure-Python work at about one core
+        "server_cpu_pct": round(100 * run.server_cpu_s / run.duration_s) if run.duration_s else 0,
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p95_ms": round(float(np.percentile(lat, 95)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
@@ -267,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     for mode in args.modes.split(","):
         print(f"-- {mode}: {args.clients} clients x {args.seconds:.0f} s", flush=True)
         run, versions = run_mode(mode, args, work, corpus_b, index_a, cache)
-        rows.append(summarise(run, versions, args.seconds))
+        rows.append(summarise(run, versions))
         print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
     uptime_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     out = {"machine": machine(), "uptime_before": uptime_before, "uptime_after": uptime_after,
@@ -275,14 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "load.json").write_text(json.dumps(out, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"\n{args.clients} clients x {args.seconds:.0f} s, reindex published at half time; {uptime_before}\n")
-    print("| ask_concurrency | answers | answers/s | p50 ms | p95 ms | errors | mixed | answers old/new version | reindex took | server RSS start → max MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---|")
+    print("| ask_concurrency | answers | answers/s | p50 ms | p95 ms | errors | mixed | answers old/new version | new version published at | server CPU | server RSS start → max MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
     for row in rows:
         counts = "/".join(str(n) for n in row["answers_by_version"].values())
         print(
             f"| {row['mode']} | {row['answers']} | {row['answers_per_s']} | {row['p50_ms']} | {row['p95_ms']} | "
-            f"{row['errors']} | {row['mixed']} | {counts} | {row['reindex'].get('took_s', '-')} s | "
-            f"{row['rss_mib_start']} → {row['rss_mib_max']} |"
+            f"{row['errors']} | {row['mixed']} | {counts} | {row['reindex'].get('published_s', '-')} s | "
+            f"{row['server_cpu_pct']} % | {row['rss_mib_start']} → {row['rss_mib_max']} |"
         )
     if len(rows) == 2 and rows[1]["answers_per_s"]:
         print(f"\nspeed-up {rows[0]['mode']} / {rows[1]['mode']}: {rows[0]['answers_per_s'] / rows[1]['answers_per_s']:.2f}x")

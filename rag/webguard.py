@@ -9,9 +9,10 @@ API description, which names every corpus file, even for a visitor who is not lo
   ``Content-Length`` at once, or while a chunked body streams in (it is buffered only up to the
   limit). Upload routes get their own, larger limit.
 - ``LoginGate`` (only when ``RAG_AUTH`` is set) lets a request through only with the Gradio login
-  cookie or HTTP Basic credentials. Without them, ``GET /`` gets a small self-contained login
-  page that names nothing from the archive, ``POST /login`` reaches Gradio's login, and
-  everything else gets 401 ``{"error": …}``. A state-changing request whose ``Origin`` names
+  cookie or HTTP Basic credentials. Without them, ``GET /`` (and a browser opening another
+  top-level page such as ``/archive``) gets a small self-contained login page that names nothing
+  from the archive, ``POST /login`` is checked and then reaches Gradio's login, and everything
+  else gets 401 ``{"error": …}``. A state-changing request whose ``Origin`` names
   another site is refused (403), since the login cookie would otherwise ride along (CSRF).
 """
 
@@ -209,10 +210,10 @@ class LoginGate:
                 return
             await self._login(scope, receive, send)
             return
-        if path == "/" and method in ("GET", "HEAD"):
+        if method in ("GET", "HEAD") and (path == "/" or _is_page_navigation(scope, path)):
             await send({
                 "type": "http.response.start",
-                "status": 200,
+                "status": 200 if path == "/" else 401,
                 "headers": [
                     (b"content-type", b"text/html; charset=utf-8"),
                     (b"content-length", str(len(self.login_page)).encode()),
@@ -259,6 +260,13 @@ class LoginGate:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _is_page_navigation(scope: Scope, path: str) -> bool:
+    """A browser opening a top-level page such as /archive: it gets the login page (401), not JSON.
+    Only one level deep, so the page's relative "login" link still means /login."""
+    accept = _header(scope, b"accept") or ""
+    return "text/html" in accept and path.count("/") == 1 and not path.startswith("/api")
 
 
 def _cross_site(scope: Scope) -> bool:
