@@ -122,9 +122,11 @@ a.rag-act:hover {color: var(--body-text-color);}
 #rag-input-row > * {min-width: 0 !important;}
 #rag-send {min-width: 4.5em !important; max-width: 7em;}
 #rag-feedback {border: 1px solid #fec84b; border-radius: 8px; padding: .3em .5em; background: #fffaeb;}
-.rag-archive-wrap {overflow-x: auto;}
-table.rag-archive {border-collapse: collapse; width: 100%; font-size: .88em;}
-table.rag-archive th, table.rag-archive td {border-bottom: 1px solid var(--border-color-primary); padding: .4em .5em; text-align: left; vertical-align: top;}
+.rag-archive-wrap {overflow-x: auto; max-width: calc(100vw - 28px);}
+table.rag-archive tr, table.rag-archive thead, table.rag-archive tbody {border: none !important;}
+table.rag-archive {border-collapse: collapse; width: 100%; min-width: 760px; font-size: .88em; border: none !important;}
+table.rag-archive th, table.rag-archive td {border: none !important; border-bottom: 1px solid var(--border-color-primary) !important;
+  padding: .4em .5em; text-align: left; vertical-align: top;}
 table.rag-archive th {white-space: nowrap; background: var(--background-fill-secondary);}
 .rag-file-name {color: var(--body-text-color-subdued); font-size: .85em; word-break: break-all;}
 .rag-titles {max-width: 28em;}
@@ -151,6 +153,7 @@ ul.rag-uploads {margin: .3em 0; padding-left: 1.2em; font-size: .9em;}
 # - a [n] marker opens and shows its source entry (the href="#src-..." still works without it);
 # - 复制 / 导出 Markdown read the hidden payload rendered with the answer (rag/render.py);
 # - a suggested question is put in the input box and sent;
+# - toast titles are said in Chinese;
 # - when a question is added (or the answer to it arrives, or a saved chat is restored) the chat's
 #   own scroll box is scrolled so the newest question and the top of its answer are in view.
 HEAD = """
@@ -230,12 +233,21 @@ HEAD = """
     var top = row.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop - 8;
     box.scrollTo({top: Math.max(0, top), behavior: "auto"});
   }
+  // Gradio titles its toasts by level in English ("Info") whatever title= says, and its pending
+  // chat bubble reads "Loading content" to screen readers.
+  var ZH = {Info: "提示", Warning: "注意", Error: "出错了", Success: "完成", "Loading content": "正在加载"};
+  function toasts() {
+    document.querySelectorAll(".toast-title, #rag-chat .sr-only").forEach(function (t) {
+      var n = t.firstChild;
+      if (n && n.nodeType === 3 && ZH[n.nodeValue.trim()]) n.nodeValue = ZH[n.nodeValue.trim()] + (t.classList.contains("toast-title") ? " " : "");
+    });
+  }
   var queued = false;
   new MutationObserver(function () {
     if (queued) return;
     queued = true;
-    requestAnimationFrame(function () { queued = false; follow(); });
-  }).observe(document.documentElement, {childList: true, subtree: true});
+    requestAnimationFrame(function () { queued = false; follow(); toasts(); });
+  }).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
 })();
 </script>
 """
@@ -564,6 +576,20 @@ def _trim(chat: list[dict], turns: list[dict], limit: int) -> tuple[list[dict], 
     return chat[cut:], [{**t, "msg": t["msg"] - cut} for t in turns[-limit:]]
 
 
+def _messages(chat: Any) -> list[dict]:
+    """Chat messages as {"role", "content": str}: the Chatbot hands content back as a list of parts."""
+    out = []
+    for m in chat or []:
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            continue
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+        if isinstance(content, str):
+            out.append({"role": m["role"], "content": content})
+    return out
+
+
 def _snapshot(chat: list[dict], asked: list[str], turns: list[dict]) -> dict[str, Any]:
     """What the browser keeps across a reload (gr.BrowserState: localStorage, encrypted)."""
     return {"v": 1, "chat": chat, "asked": asked[-20:], "turns": turns}
@@ -572,11 +598,7 @@ def _snapshot(chat: list[dict], asked: list[str], turns: list[dict]) -> dict[str
 def _restored(saved: Any) -> tuple[list[dict], list[str], list[dict]]:
     """A saved conversation, keeping only well-formed parts (the storage may be old or edited)."""
     data = saved if isinstance(saved, dict) and saved.get("v") == 1 else {}
-    chat = [
-        {"role": m["role"], "content": m["content"]}
-        for m in data.get("chat", [])
-        if isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
-    ]
+    chat = _messages(data.get("chat"))
     asked = [a for a in data.get("asked", []) if isinstance(a, str)]
     turns = [
         t
@@ -607,7 +629,7 @@ def _browser_secret(settings: Settings) -> str:
 
 def build_ui(backend: Backend) -> gr.Blocks:
     settings = backend.settings
-    upload_mb = backend.archive.max_upload_bytes / 1024 / 1024
+    upload_mb = backend.archive.max_upload_bytes / 1e6
 
     def lookup_in(engine: Engine):
         store = engine.store
@@ -626,8 +648,8 @@ def build_ui(backend: Backend) -> gr.Blocks:
     def respond(
         question: str, chat: list[dict], asked: list[str], turns: list[dict], y_from, y_to, files, k, shown: str, request: gr.Request
     ) -> Iterator[dict]:
-        """One turn; yields updates as the answer streams in, then the answer, then follow-ups."""
-        chat, asked, turns = list(chat or []), list(asked or []), list(turns or [])
+        """One turn; yields updates as the answer streams in, then the answer."""
+        chat, asked, turns = _messages(chat), list(asked or []), list(turns or [])
         q = clean_line(question or "")  # rag/textnorm.py: no lone surrogate reaches the page or the engine
         if not q:
             gr.Info("请输入想查询的问题，例如：" + EXAMPLES[0], title="提示")
@@ -688,7 +710,7 @@ def build_ui(backend: Backend) -> gr.Blocks:
         """Follow-ups under the newest answer, as a step after it, so the next question is not held up.
 
         Skipped when this session asked again meanwhile: its answer must not be overwritten."""
-        chat, turns = list(chat or []), list(turns or [])
+        chat, turns = _messages(chat), list(turns or [])
         if not turns or turns[-1]["msg"] != len(chat) - 1 or turns[-1]["answer"].get("abstained", True):
             return {chatbot: gr.skip()}
         session = request.session_hash if request else ""
@@ -748,7 +770,7 @@ def build_ui(backend: Backend) -> gr.Blocks:
         prompt = "已记录 👍，谢谢！" if rating > 0 else "已记录 👎，谢谢！能说说哪里不对吗？（可选，例如正确的答案或出处）"
         return {
             turns_state: turns,
-            saved: _snapshot(list(chat or []), list(asked or []), turns),
+            saved: _snapshot(_messages(chat), list(asked or []), turns),
             feedback_row: gr.Row(visible=bool(rating)),
             feedback_label: f'<div class="rag-fb-label">{render.esc(prompt)}</div>',
             feedback_text: "",
@@ -812,10 +834,12 @@ def build_ui(backend: Backend) -> gr.Blocks:
         inputs = [box, chatbot, asked_state, turns_state, year_from, year_to, sources, top_k, shown_version]
         outputs = [chatbot, box, asked_state, turns_state, saved, status, year_from, year_to, sources, shown_version]
         follow_inputs = [chatbot, asked_state, turns_state, year_from, year_to, sources]
-        box.submit(respond, inputs, outputs).then(add_suggestions, follow_inputs, [chatbot, saved])
-        send.click(respond, inputs, outputs).then(add_suggestions, follow_inputs, [chatbot, saved])
+        # no progress shown for the suggestion step: a "typing" bubble would look like another answer coming
+        quiet = {"show_progress": "hidden"}
+        box.submit(respond, inputs, outputs).then(add_suggestions, follow_inputs, [chatbot, saved], **quiet)
+        send.click(respond, inputs, outputs).then(add_suggestions, follow_inputs, [chatbot, saved], **quiet)
         chatbot.example_select(_example_text, None, box, queue=False).then(respond, inputs, outputs).then(
-            add_suggestions, follow_inputs, [chatbot, saved]
+            add_suggestions, follow_inputs, [chatbot, saved], **quiet
         )
         chatbot.clear(clear, None, [asked_state, turns_state, saved, year_from, year_to, sources, feedback_row], queue=False)
         chatbot.like(on_like, [chatbot, asked_state, turns_state], [turns_state, saved, feedback_row, feedback_label, feedback_text, feedback_target])
@@ -827,6 +851,7 @@ def build_ui(backend: Backend) -> gr.Blocks:
         demo.load(restore, [saved], [chatbot, asked_state, turns_state, status, shown_version, year_from, year_to, sources])
 
     with demo.route("资料库", "/archive"):
+        gr.Navbar(main_page_name="问答")
         build_archive_page(backend, upload_mb)
     return demo
 
@@ -896,7 +921,7 @@ def build_archive_page(backend: Backend, upload_mb: float) -> None:
         return out
 
     gr.HTML(
-        f'<div class="rag-header"><h1>资料库</h1><p>上传、查看、移除《经开时报》的文本文件（.txt / .md，单个不超过 {upload_mb:.1f} MB）；'
+        f'<div class="rag-header"><h1>资料库</h1><p>上传、查看、移除《经开时报》的文本文件（.txt / .md，单个不超过 {upload_mb:g} MB）；'
         "改动在“更新索引”后生效，更新期间问答照常使用现有资料。</p></div>",
         js_on_load=None,
     )

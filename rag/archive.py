@@ -459,4 +459,7 @@ def _summary(report: BuildReport) -> str:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB"
+    """Sizes as people read them in a file manager: decimal megabytes, one decimal at most."""
+    if n < 100_000:
+        return f"{n / 1000:.1f}".removesuffix(".0") + " KB"
+    return f"{n / 1e6:.1f}".removesuffix(".0") + " MB"

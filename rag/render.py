@@ -185,11 +185,24 @@ def _year_of(article_id: str, lookup: Lookup) -> int | None:
     return article.year if article else None
 
 
+def split_lead(answer: Answer) -> tuple[str, str]:
+    """(lead line, rest of the answer text). The answerer writes its short answer (`lead`) as the
+    first line of `answer.answer` ("13.92亿元[1]\n截至目前…[1]"); an answer whose text does not
+    start with it gets the lead alone as its first line."""
+    lead = getattr(answer, "lead", "") or ""
+    if not lead:
+        return "", answer.answer
+    first, _, rest = answer.answer.partition("\n")
+    if first.startswith(lead):
+        return first, rest
+    return lead, answer.answer
+
+
 def answer_text(answer: Answer, lookup: Lookup, labels: Labels | None = None, chip: str = "") -> str:
     """The answer as plain text for the clipboard: lead, answer, sources."""
-    lead = getattr(answer, "lead", "") or ""
-    lines = [lead] if lead and lead not in answer.answer[: len(lead) + 2] else []
-    lines.append(answer.answer)
+    lead, rest = split_lead(answer)
+    lines = [lead] if lead else []
+    lines.append(rest)
     if chip:
         lines.append(f"（{chip}）")
     cites = _unique_citations(answer)
@@ -202,13 +215,13 @@ def answer_text(answer: Answer, lookup: Lookup, labels: Labels | None = None, ch
 
 def answer_markdown(answer: Answer, lookup: Lookup, labels: Labels | None = None, chip: str = "") -> str:
     """One answer with its sources as a Markdown document (the 导出 Markdown link)."""
-    lead = getattr(answer, "lead", "") or ""
+    lead, rest = split_lead(answer)
     out = [f"# 经开问答：{answer.question}", ""]
     if chip:
         out += [f"*{chip}*", ""]
     if lead:
         out += [f"**{lead}**", ""]
-    out += [answer.answer, ""]
+    out += [rest, ""]
     cites = _unique_citations(answer)
     if cites:
         out += ["## 来源", ""]
@@ -253,10 +266,10 @@ def render_answer(
     rq = answer.retrieval_question or answer.question
     if rq != answer.question:
         out.append(f'<div class="rag-rq">{RETRIEVAL_LABEL}{esc(rq)}</div>')
-    lead = getattr(answer, "lead", "") or ""
+    lead, rest = split_lead(answer)
     if lead:
-        out.append(f'<div class="rag-lead"><strong>{esc(lead)}</strong></div>')
-    out.append(f'<div class="rag-text">{_linked_answer(answer.answer, turn, numbers)}</div>')
+        out.append(f'<div class="rag-lead"><strong>{_linked_answer(lead, turn, numbers)}</strong></div>')
+    out.append(f'<div class="rag-text">{_linked_answer(rest, turn, numbers)}</div>')
     for note in _user_notes(answer.note):
         out.append(f'<div class="rag-note">说明：{esc(note.strip())}</div>')
     entries = [_citation_entry(c, turn, lookup, labels) for c in citations]

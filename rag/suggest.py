@@ -57,7 +57,7 @@ def suggest_questions(
     article_of: Callable[[str], Article | None],
     ask: Callable[[str], Answer],
     n: int = 3,
-    budget_s: float = 2.0,
+    budget_s: float = 5.0,
     tried: int = 6,
 ) -> list[str]:
     """Up to `n` follow-ups the current answerer answers from the cited article; [] for abstentions.

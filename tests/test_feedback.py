@@ -123,6 +123,19 @@ def test_answer_shows_lead_chip_human_source_and_payloads():
     assert "**13.92亿元**" in md and "## 来源" in md and f"   > {QUOTE}" in md and "*已筛选：2020–2021年*" in md
 
 
+def test_lead_written_as_the_first_line_is_shown_once_in_bold():
+    a = answer(answer=f"13.92亿元[1]\n{QUOTE}[1]")
+    a.lead = "13.92亿元"
+    html = render.render_answer(a, lambda i: ARTICLE, 1)
+    lead = re.search(r'<div class="rag-lead">(.*?)</div>', html).group(1)
+    assert lead == '<strong>13.92亿元<a class="rag-cite" href="#src-1-1">&#91;1&#93;</a></strong>'
+    text = re.search(r'<div class="rag-text">(.*?)</div>', html).group(1)
+    assert text.startswith("截至目前") and "13.92亿元[" not in text
+    assert _payload(html, "rag-copytext").startswith(f"13.92亿元[1]\n{QUOTE}[1]\n来源：")
+    md = _payload(html, "rag-md")
+    assert "**13.92亿元[1]**" in md and md.count("13.92亿元[1]") == 1
+
+
 def test_answer_without_lead_and_hostile_payload_stays_inert():
     a = answer(question="<script>alert(1)</script>")
     html = render.render_answer(a, lambda i: ARTICLE, 2)
