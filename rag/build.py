@@ -84,7 +84,7 @@ def build_index(
     timings["load_embedder"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    loaded = load_corpus(settings.corpus_dir)
+    loaded = load_corpus(settings.corpus_dir, follow_symlinks=settings.follow_symlinks, max_file_bytes=settings.max_file_bytes)
     timings["load"] = time.perf_counter() - t
 
     identity = index_identity(settings, embedder)

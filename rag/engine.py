@@ -20,11 +20,13 @@ from .answer import AnswerParams, ExtractiveAnswerer
 from .build import index_identity
 from .embed import Embedder, make_embedder
 from .followup import standalone_question
+from .limits import bounded_history, clip_end
 from .profile import Profile
 from .records import Answer, Chunk, Hit
 from .retrieve import Retriever
 from .settings import Settings
 from .store import Filter, Store, open_store, published_version
+from .textnorm import clean_line
 from .tokenize import tokenize
 
 if TYPE_CHECKING:
@@ -44,12 +46,12 @@ class CheckedQuestion:
 
 
 def check_question(question: str | None, settings: Settings) -> CheckedQuestion:
-    q = " ".join((question or "").split())
+    """Cleaned (rag/textnorm.py) and clipped to its last characters: in long text the question comes last."""
+    q = clean_line(question or "")
     if not q:
         raise QuestionError("问题不能为空，请输入想查询的内容。")
-    if len(q) > settings.max_question_chars:  # the question itself usually comes last: keep the end
-        return CheckedQuestion(q[-settings.max_question_chars :], True)
-    return CheckedQuestion(q, False)
+    q, truncated = clip_end(q, settings.max_question_chars)
+    return CheckedQuestion(q, truncated)
 
 
 def model_passages(answer: Answer, store: Store) -> list[Hit]:
@@ -85,8 +87,9 @@ PASSAGE_MAX = 600  # characters of one paragraph shown to a generator
 
 
 class Engine:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, reload_on_ask: bool = True):
         self.settings = settings
+        self.reload_on_ask = reload_on_ask  # False: the caller reloads (app.py, under its write gate)
         self.embedder = embedder or make_embedder(settings.embedder)
         self._lock = threading.Lock()
         self._stamp = ""
@@ -141,8 +144,10 @@ class Engine:
         """ask and stream: pieces of text when streaming, then the final Answer."""
         t0 = time.perf_counter()
         checked = check_question(question, self.settings)
+        history = bounded_history(history, self.settings)
         try:
-            self.reload()
+            if self.reload_on_ask:
+                self.reload()
         except Exception as exc:  # keep serving the old index if a reload fails
             if self.store is None:
                 raise

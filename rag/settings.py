@@ -95,6 +95,20 @@ class Settings:
     year_boost: float = 0.5  # multiplies the fused score of chunks from another year than asked
     # answering
     max_question_chars: int = 200
+    # bounds at the boundaries (rag/limits.py, rag/webguard.py, rag/load.py; issue 10). Web requests
+    # over max_body_bytes are refused (413) before parsing; a question or history item over
+    # max_input_chars, or more than max_history_items items, is refused (400); within those, text
+    # keeps its last max_question_chars characters. ask_timeout: seconds an answer may take (504).
+    # ask_concurrency: "shared" (answers in parallel, only index reload exclusive) or "serial"
+    # (one at a time, the old behaviour). Corpus: symlinks leading outside corpus_dir are skipped
+    # unless follow_symlinks; files over max_file_bytes are skipped with a message.
+    max_body_bytes: int = 65536
+    max_input_chars: int = 2000
+    max_history_items: int = 20
+    ask_timeout: float = 10.0
+    ask_concurrency: str = "shared"
+    follow_symlinks: bool = False
+    max_file_bytes: int = 5_000_000
     # abstention: the best sentence must cover this share of the question's information (idf),
     # and the question's weighty words absent from the whole article may weigh at most max_missing
     min_evidence: float = 0.45
