@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="compare two results.jsonl files per question kind (re-judged alike; nothing is run); --gold names their gold file "
         "when their report.json does not",
     )
+    p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store)")
     return p.parse_args(argv)
 
 
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             modes=modes,
             llm=args.llm,
             limit=args.limit,
+            store=args.store,
         )
         run = run_eval(config, progress=None if args.quiet else progress_bars(leave=False))
     except (GoldError, EvalError, CorpusError, IndexProblem, ValueError, ImportError, FileNotFoundError) as exc:

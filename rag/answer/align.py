@@ -11,7 +11,7 @@ decision abstains on it and shows the fact, labelled.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .. import zh
 from ..profile import Profile

@@ -1,9 +1,6 @@
-"""The index store: a small protocol, and the local implementation (FAISS + sparse BM25 matrix).
+"""The local store: FAISS for dense search, a BM25 weight matrix for sparse search, JSON records.
 
-The protocol is the seam for other backends (e.g. Milvus): add articles with their chunks,
-vectors and tokens; delete an article; search sparse or dense under a filter; publish.
-
-The local store is a folder of plain files (no pickle):
+The index is a folder of plain files (no pickle):
 
     index/CURRENT                  name of the published version (replaced atomically)
     index/v-<stamp>/manifest.json  schema version, embedder, tokenizer, settings, file hashes
@@ -16,6 +13,9 @@ The local store is a folder of plain files (no pickle):
 A build writes a new version folder completely, then replaces CURRENT with os.replace: a
 crash or Ctrl-C mid-build leaves the previous version published and loadable. Readers resolve
 CURRENT once per load, so a running app never sees a half-written index.
+
+A `Filter` becomes a boolean mask over per-chunk columns (year, date, source code) kept as
+numpy arrays next to the chunk list: one vectorised comparison per bound.
 """
 
 from __future__ import annotations
@@ -25,87 +25,23 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from .bm25 import BM25Index, BM25Params, term_matrix
-from .records import Article, Chunk
+from ..bm25 import BM25Index, BM25Params, term_matrix
+from ..records import Article, Chunk
+from .protocol import Filter, IndexMismatch, IndexMissing, StoreStats, date_key
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 CURRENT = "CURRENT"
-
-
-class IndexProblem(RuntimeError):
-    """Base for index problems a user can fix (missing, stale, built with other settings)."""
-
-
-class IndexMissing(IndexProblem):
-    pass
-
-
-class IndexMismatch(IndexProblem):
-    pass
-
-
-@dataclass(frozen=True)
-class Filter:
-    """Restricts a search to some years and/or source files; empty means no restriction."""
-
-    year_from: int | None = None
-    year_to: int | None = None
-    sources: frozenset[str] = frozenset()
-
-    @property
-    def active(self) -> bool:
-        return self.year_from is not None or self.year_to is not None or bool(self.sources)
-
-    def accepts(self, chunk: Chunk) -> bool:
-        if self.sources and chunk.source not in self.sources:
-            return False
-        if self.year_from is not None or self.year_to is not None:
-            if chunk.year is None:
-                return False
-            if self.year_from is not None and chunk.year < self.year_from:
-                return False
-            if self.year_to is not None and chunk.year > self.year_to:
-                return False
-        return True
-
-
-class Store(Protocol):
-    def add(
-        self,
-        articles: Sequence[Article],
-        chunks: Sequence[Chunk],
-        vectors: np.ndarray,
-        tokens: Sequence[Sequence[str]],
-    ) -> None: ...
-
-    def delete_article(self, article_id: str) -> int: ...
-
-    def search_sparse(self, tokens: Sequence[str], k: int, where: Filter = Filter()) -> list[tuple[Chunk, float]]: ...
-
-    def search_dense(self, vector: np.ndarray, k: int, where: Filter = Filter()) -> list[tuple[Chunk, float]]: ...
-
-    def article(self, article_id: str) -> Article: ...
-
-    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
-        """BM25 idf of each token the index knows (unknown tokens are left out)."""
-        ...
-
-    def max_idf(self) -> float:
-        """The largest idf in the index (what an unseen, hence rare, word is compared with)."""
-        ...
-
-    def publish(self, manifest: dict[str, Any]) -> Path: ...
 
 
 @dataclass
@@ -115,7 +51,7 @@ class LocalStore:
     dim: int
     faiss_kind: str = "flat"
     bm25_params: BM25Params = BM25Params()
-    articles: dict[str, Article] = field(default_factory=dict)
+    article_map: dict[str, Article] = field(default_factory=dict)
     chunks: list[Chunk] = field(default_factory=list)
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     tf: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
@@ -129,6 +65,8 @@ class LocalStore:
         self._bm25: BM25Index | None = None
         self._faiss: faiss.Index | None = None
         self._chunk_pos: dict[str, int] = {}
+        self._columns: dict[str, np.ndarray] | None = None
+        self._source_codes: dict[str, int] = {}
 
     # -- write path -------------------------------------------------------------------
     def add(self, articles, chunks, vectors, tokens) -> None:
@@ -137,7 +75,7 @@ class LocalStore:
         if len(chunks) and vectors.shape[1] != self.dim:
             raise ValueError(f"vectors have dimension {vectors.shape[1]}, store expects {self.dim}")
         for a in articles:
-            self.articles[a.id] = a
+            self.article_map[a.id] = a
         new_tf = term_matrix(tokens, self.vocab)
         old = self.tf
         if old.shape[1] < len(self.vocab):
@@ -150,7 +88,7 @@ class LocalStore:
     def delete_article(self, article_id: str) -> int:
         keep = np.array([c.article_id != article_id for c in self.chunks], dtype=bool)
         removed = int((~keep).sum())
-        self.articles.pop(article_id, None)
+        self.article_map.pop(article_id, None)
         if removed:
             self.chunks = [c for c, k in zip(self.chunks, keep) if k]
             self.vectors = self.vectors[keep]
@@ -159,13 +97,14 @@ class LocalStore:
         return removed
 
     def delete_source(self, source: str) -> int:
-        ids = [a.id for a in self.articles.values() if a.source == source]
+        ids = [a.id for a in self.article_map.values() if a.source == source]
         return sum(self.delete_article(i) for i in ids)
 
     def _invalidate(self) -> None:
         self._bm25 = None
         self._faiss = None
         self._chunk_pos = {}
+        self._columns = None
 
     # -- read path ----------------------------------------------------------------------
     @property
@@ -180,10 +119,31 @@ class LocalStore:
             self._faiss = build_faiss(self.vectors, self.faiss_kind)
         return self._faiss
 
-    def article(self, article_id: str) -> Article:
-        return self.articles[article_id]
+    def article(self, article_id: str) -> Article | None:
+        return self.article_map.get(article_id)
 
-    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+    def articles(self) -> Iterator[Article]:
+        return iter(list(self.article_map.values()))
+
+    def sources(self) -> list[str]:
+        return sorted({a.source for a in self.article_map.values()})
+
+    def stats(self) -> StoreStats:
+        m = self.manifest
+        return StoreStats(
+            backend="local",
+            version=self.version(),
+            n_articles=len(self.article_map),
+            n_chunks=len(self.chunks),
+            embedder=m.get("embedder", ""),
+            published_at=m.get("published_at", ""),
+            files=dict(m.get("files", {})),
+        )
+
+    def version(self) -> str:
+        return self.manifest.get("version", "")
+
+    def idf(self, tokens: Iterable[str]) -> dict[str, float]:
         bm25 = self.bm25
         out: dict[str, float] = {}
         for tok in tokens:
@@ -201,10 +161,37 @@ class LocalStore:
             self._chunk_pos = {c.id: i for i, c in enumerate(self.chunks)}
         return self.chunks[self._chunk_pos[chunk_id]]
 
+    def _column(self, name: str) -> np.ndarray:
+        if self._columns is None:
+            self._source_codes = {}
+            codes = [self._source_codes.setdefault(c.source, len(self._source_codes)) for c in self.chunks]
+            n = len(self.chunks)
+            self._columns = {
+                "year": np.fromiter((c.year or 0 for c in self.chunks), dtype=np.int64, count=n),
+                "date": np.fromiter((date_key(c.date) for c in self.chunks), dtype=np.int64, count=n),
+                "source": np.asarray(codes, dtype=np.int64),
+            }
+        return self._columns[name]
+
     def _mask(self, where: Filter) -> np.ndarray | None:
+        """The filter as a boolean mask over chunk positions (None: no restriction)."""
         if not where.active:
             return None
-        return np.fromiter((where.accepts(c) for c in self.chunks), dtype=bool, count=len(self.chunks))
+        mask = np.ones(len(self.chunks), dtype=bool)
+        if where.sources:
+            self._column("source")
+            wanted = [self._source_codes[s] for s in where.sources if s in self._source_codes]
+            mask &= np.isin(self._column("source"), np.asarray(wanted, dtype=np.int64))
+        for col, lo, hi in (("year", where.year_from, where.year_to), ("date", where.date_from, where.date_to)):
+            if lo is None and hi is None:
+                continue
+            values = self._column(col)
+            mask &= values > 0
+            if lo is not None:
+                mask &= values >= lo
+            if hi is not None:
+                mask &= values <= hi
+        return mask
 
     def search_sparse(self, tokens, k, where=Filter()):
         if not self.chunks:
@@ -213,6 +200,8 @@ class LocalStore:
         mask = self._mask(where)
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
+            if not mask.any():
+                return []
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -239,7 +228,7 @@ class LocalStore:
         return [(self.chunks[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
     # -- persistence --------------------------------------------------------------------
-    def publish(self, manifest: dict[str, Any], root: Path | None = None) -> Path:
+    def publish(self, manifest: dict[str, Any], root: Path | None = None) -> str:
         """Write a complete new version next to the current one, then switch CURRENT atomically."""
         root = Path(root or self.path or "index")
         root.mkdir(parents=True, exist_ok=True)
@@ -253,11 +242,12 @@ class LocalStore:
             "dim": self.dim,
             "faiss_index": self.faiss_kind,
             "bm25": asdict(self.bm25_params),
-            "n_articles": len(self.articles),
+            "version": final.name,
+            "n_articles": len(self.article_map),
             "n_chunks": len(self.chunks),
             "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in self.articles.values()))
+        _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in self.article_map.values()))
         _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in self.chunks))
         np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
         faiss.write_index(self.dense_index, str(tmp / "dense.faiss"))
@@ -276,14 +266,15 @@ class LocalStore:
         self.manifest = manifest
         self.path = root
         prune_versions(root, keep={final.name})
-        log.info("published %s (%d articles, %d chunks)", final, len(self.articles), len(self.chunks))
-        return final
+        log.info("published %s (%d articles, %d chunks)", final, len(self.article_map), len(self.chunks))
+        return str(final)
 
     @classmethod
     def load(cls, root: Path, expect: dict[str, Any] | None = None) -> "LocalStore":
         """Load the published version; `expect` holds manifest keys that must match (embedder...)."""
         version = current_version(root)
         manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        manifest["version"] = version.name
         if manifest.get("schema_version") != SCHEMA_VERSION:
             raise IndexMismatch(
                 f"index at {root} has schema version {manifest.get('schema_version')}, this code reads "
@@ -310,7 +301,7 @@ class LocalStore:
             dim=manifest["dim"],
             faiss_kind=manifest["faiss_index"],
             bm25_params=BM25Params(**manifest["bm25"]),
-            articles=articles,
+            article_map=articles,
             chunks=chunks,
             vectors=np.load(version / "vectors.npy", allow_pickle=False),
             tf=tf,
