@@ -33,7 +33,7 @@ import numpy as np
 from rag.answer import AnswerParams, ExtractiveAnswerer
 from rag.answer.align import FEATURES
 from rag.answer.compose import compose
-from rag.answer.decide import MODEL_DIR, QUESTION_FEATURES, DecisionModel, answer_probability, decide, question_features, score
+from rag.answer.decide import MODEL_DIR, QUESTION_FEATURES, DecisionModel, answer_probability, decide, question_features, quotable, score
 from rag.answer.types import Alignment, Analysis
 from rag.build import articles_of
 from rag.chunk import chunk_article
@@ -124,10 +124,10 @@ def fit(examples: Sequence[Example], params: AnswerParams, profile, l2: float = 
     rows, labels = [], []
     for e in examples:
         scored = score(e.alignments, forced)
-        top, _ = answer_probability(scored, forced)
+        top, _ = answer_probability(scored, forced, e.analysis)
         if top is None:
             continue
-        clean = [a for a in scored if not a.conflicts and not a.span.from_yearless]
+        clean = quotable(scored, e.analysis)
         runner = clean[1].score if len(clean) > 1 else None
         qf = question_features(top, top.score, runner)
         rows.append([qf[f] for f in QUESTION_FEATURES])
@@ -168,7 +168,7 @@ def answer_outcomes(examples, weights, params, profile) -> list[tuple[float, boo
     out = []
     for e in examples:
         scored = score(e.alignments, model)
-        _, p = answer_probability(scored, model)
+        _, p = answer_probability(scored, model, e.analysis)
         right = judge(e, compose(e.analysis, decide(e.analysis, scored, forced, params), e.hits, profile, params))["right"]
         out.append((p, bool(right and e.item.answerable)))
     return out

@@ -203,7 +203,7 @@ def indicators_in(question: str, profile: Profile) -> list[str]:
             2 <= len(tail) <= 4
             and tail not in MEASURE_WORDS
             and tagged
-            and tagged[-1][1].startswith(_NOUN_TAGS)
+            and (tagged[-1][1].startswith(_NOUN_TAGS) or tail[-1] in "率额量数值价费")
             and not any(tail in e or e in tail for e in entities)
         ):
             found = tail

@@ -142,10 +142,18 @@ def question_features(best: Alignment, logit: float, runner_up: float | None, fe
     return out
 
 
-def answer_probability(scored: Sequence[Alignment], model: DecisionModel) -> tuple[Alignment | None, float]:
-    """The best span that may be quoted (no conflict, from the question's own search) and the
-    probability that it answers."""
-    clean = [a for a in scored if not a.conflicts and not a.span.from_yearless]
+def quotable(scored: Sequence[Alignment], analysis: Analysis | None = None) -> list[Alignment]:
+    """Spans that may be quoted as the answer, best first: no conflict, from the question's own
+    search, and for a number or date question holding a quantity of the asked unit or a date."""
+    hard = analysis is not None and analysis.slot in HARD_SLOTS
+    return [a for a in scored if not a.conflicts and not a.span.from_yearless and (not hard or a.features["slot_fit"])]
+
+
+def answer_probability(
+    scored: Sequence[Alignment], model: DecisionModel, analysis: Analysis | None = None
+) -> tuple[Alignment | None, float]:
+    """The best quotable span and the probability that it answers."""
+    clean = quotable(scored, analysis)
     if not clean:
         return None, 0.0
     top = clean[0]
@@ -162,9 +170,9 @@ def _overlaps(a: Alignment, chosen: Sequence[Alignment]) -> bool:
 def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel, params: AnswerParams) -> Decision:
     if not scored:
         return Decision("none", reason="no-hits")
-    top, p = answer_probability(scored, model)
-    if top is not None and p >= model.threshold and (top.features["slot_fit"] or analysis.slot not in HARD_SLOTS):
-        clean = [a for a in scored if not a.conflicts and not a.span.from_yearless]
+    top, p = answer_probability(scored, model, analysis)
+    if top is not None and p >= model.threshold:
+        clean = quotable(scored, analysis)
         chosen = [top]
         many = analysis.slot == "list"
         for a in clean[1:]:
@@ -187,9 +195,10 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
         pf, near = max(nearby, key=lambda x: (x[0], -x[1].span.hit.rank))
         reason, asked, found = _why(analysis, near)
         return Decision("nearby", (near,), reason, asked, found, confidence=pf)
-    if top is not None and top.features["coverage"] >= params.nearby_min_coverage:
-        reason = "no-number" if analysis.slot == "number" and not top.features["slot_fit"] else "weak"
-        return Decision("none", (top,), reason, confidence=p)
+    closest = top or next(iter(scored), None)
+    if closest is not None and closest.features["coverage"] >= params.nearby_min_coverage:
+        reason = "no-number" if analysis.slot == "number" and top is None else "weak"
+        return Decision("none", (closest,), reason, confidence=p)
     return Decision("none", reason="weak", confidence=p)
 
 
