@@ -312,10 +312,12 @@ def rejudge(rows: Sequence[dict[str, Any]], gold: dict[str, GoldItem]) -> tuple[
     A row whose id is not in `gold` is judged from its own kind and gold answers."""
     items, judged = [], []
     for row in rows:
+        answers = tuple(row.get("gold_answers", []))
+        kind = row.get("kind", "unanswerable")
         item = gold.get(row["id"]) or GoldItem(
-            row["id"], row.get("question", ""), tuple(row.get("gold_answers", [])), (), row.get("kind", "unanswerable"),
+            row["id"], row.get("question", ""), answers, answers if kind == "span" else (), kind,
             row.get("source", ""), {k: row[k] for k in ROW_TAGS if k in row},
-        )
+        )  # a span item's evidence is its answers (eval.cmrc)
         answer = {**row, "kind": row.get("answer_kind", "")}
         old = dict(row["judgement"])
         old.setdefault("evidence_rank", None)

@@ -179,3 +179,4 @@ def test_compare_runs_of_a_dataset_adapter_judges_from_the_rows(tmp_path):
     (a.parent / "report.json").write_text(json.dumps({"gold": str(squad)}), encoding="utf-8")
     m, _ = compare_runs(a, a)
     assert m["accuracy"] == 1.0 and m["span_in_lead_or_quote"] == 1.0 and m["by_kind"]["span"]["n"] == 1
+    assert m["hit@1"] == 1.0 and m["citation_precision"] == 1.0  # the span is its own evidence
