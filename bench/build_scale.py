@@ -17,7 +17,7 @@ import time
 
 from rag.build import build_index
 from rag.embed import make_embedder
-from rag.settings import Settings
+from rag.settings import PROJECT_ROOT, Settings
 
 from .common import DATA, NEWS, SyntheticPassages, news_corpus, save_result
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.load(corpus_dir=corpus, index_dir=index, split_articles=False, llm_base_url="")
     real = make_embedder(settings.embedder)
     synthetic = SyntheticPassages(real)
-    result: dict = {"articles": args.articles, "index": str(index), "vectors": "synthetic (random unit vectors)"}
+    result: dict = {"articles": args.articles, "index": str(index.relative_to(PROJECT_ROOT)), "vectors": "synthetic (random unit vectors)"}
 
     t = time.perf_counter()
     rep = build_index(settings, embedder=synthetic)

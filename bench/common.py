@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from rag.settings import PROJECT_ROOT
+from rag.embed import Embedder, EmbedderWrapper
+from rag.settings import PROJECT_ROOT, shared_dir
 
-NEWS = Path("/work/shared/datasets/crud_news_30k.jsonl.gz")
-CRUD_GOLD = Path("/work/shared/datasets/crud_qa_dev/gold.jsonl")
+# the shared datasets: ../shared next to the repository, or $RAG_SHARED_DIR
+NEWS = shared_dir() / "datasets" / "crud_news_30k.jsonl.gz"
+CRUD_GOLD = shared_dir() / "datasets" / "crud_qa_dev" / "gold.jsonl"
 DATA = PROJECT_ROOT / "bench" / "data"
 RESULTS = PROJECT_ROOT / "bench" / "results"
 
@@ -93,17 +95,15 @@ def news_questions(n: int) -> list[str]:
     return qs[:n]
 
 
-class SyntheticPassages:
+class SyntheticPassages(EmbedderWrapper):
     """Wraps the real embedder: queries are embedded for real, passages get random unit vectors
     seeded by their text hash, under the real embedder's id so the Engine serves the index.
 
     SYNTHETIC VECTORS: dense latency and memory are real, dense quality is not. Only for
     bench/data indexes; embedding 30k articles for real would take hours on this machine."""
 
-    def __init__(self, real: Any):
-        self.real = real
-        self.id = real.id
-        self.dim = real.dim
+    def __init__(self, real: Embedder):
+        super().__init__(real)
         self.calls = 0
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -114,12 +114,6 @@ class SyntheticPassages:
             v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
             out[i] = v / np.linalg.norm(v)
         return out
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.real.embed_query(text)
-
-    def count_tokens(self, text: str) -> int:
-        return self.real.count_tokens(text)
 
 
 def save_result(name: str, data: dict[str, Any]) -> Path:

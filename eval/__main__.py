@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from rag.load import CorpusError
+from rag.progress import progress_bars
 from rag.store import IndexProblem
 
 from .harness import (
@@ -32,23 +33,6 @@ from .metrics import GoldError
 from .report import metrics_table, write_report
 
 
-def _progress():
-    """tqdm bars on stderr, one per stage/mode; the harness itself never prints."""
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, dynamic_ncols=True, leave=False)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return progress
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m eval", description="Evaluate retrieval and answers on a gold set.")
     p.add_argument("--gold", type=Path, default=DEFAULT_GOLD, help="gold JSON lines (default: eval/gold.jsonl)")
@@ -57,20 +41,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="output directory (default: eval/out/<gold file name>)")
     p.add_argument("-k", type=int, help="articles the answerer reads (default: settings top_k)")
     p.add_argument("--whole-files", action="store_true", help="one article per file (news dumps such as crud_qa_dev)")
-    p.add_argument("--compare", help="comma-separated retrieval modes to run side by side: bm25,dense,hybrid,rrf (hybrid = the default score fusion)")
+    p.add_argument("--compare", help="comma-separated retrieval modes (Settings.fusion names) to run side by side: sparse,dense,score,rrf (score = the default; bm25 and hybrid are accepted for sparse and score)")
     p.add_argument("--llm", action="store_true", help="answer with the LLM configured by RAG_LLM_* (else extractive)")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--check", action="store_true", help=f"CI gate: fail if a metric is below {THRESHOLDS.name}")
     p.add_argument("--thresholds", type=Path, default=THRESHOLDS, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store)")
+    p.add_argument(
+        "--compare-runs",
+        nargs=2,
+        type=Path,
+        metavar=("BEFORE", "AFTER"),
+        help="compare two results.jsonl files per question kind (re-judged alike; nothing is run); --gold names their gold file "
+        "when their report.json does not",
+    )
     return p.parse_args(argv)
+
+
+def compare_main(args: argparse.Namespace) -> int:
+    from .harness import compare_runs
+    from .report import compare_markdown
+
+    gold = args.gold if args.gold != DEFAULT_GOLD else None
+    a, b = compare_runs(*args.compare_runs, gold=gold)
+    md = compare_markdown(a, b, names=(args.compare_runs[0].parent.name or "before", args.compare_runs[1].parent.name or "after"))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "compare.md").write_text(md, encoding="utf-8")
+    print(md, end="")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     command = "python -m eval " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.compare_runs:
+        try:
+            return compare_main(args)
+        except (GoldError, EvalError, ValueError) as exc:
+            print(f"错误 error: {exc}", file=sys.stderr)
+            return 2
     try:
         modes = tuple(m.strip() for m in args.compare.split(",") if m.strip()) if args.compare else ()
         if args.compare and not modes:
@@ -90,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             limit=args.limit,
             store=args.store,
         )
-        run = run_eval(config, progress=None if args.quiet else _progress())
+        run = run_eval(config, progress=None if args.quiet else progress_bars(leave=False))
     except (GoldError, EvalError, CorpusError, IndexProblem, ValueError, ImportError, FileNotFoundError) as exc:
         print(f"错误 error: {exc}", file=sys.stderr)
         return 2

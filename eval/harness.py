@@ -19,24 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from rag.build import BuildReport, build_index
-from rag.embed import Embedder, make_embedder
+from rag.embed import Embedder, EmbedderWrapper, make_embedder
 from rag.engine import Engine
-from rag.settings import PROJECT_ROOT, Settings
+from rag.settings import FUSION_ALIASES, PROJECT_ROOT, SHARED_ENV, Fusion, Settings, shared_dir
 
-from .metrics import RETRIEVAL_DEPTH, GoldItem, judge, load_gold, summarize
+from .metrics import RETRIEVAL_DEPTH, GoldError, GoldItem, judge, judge_answer, load_gold, lookup, summarize
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold.jsonl"
 OUT_ROOT = PROJECT_ROOT / "eval" / "out"
-# user-facing names of the retrieval modes -> Settings.fusion values
-MODES = {"bm25": "sparse", "dense": "dense", "hybrid": "score", "rrf": "rrf"}
-MODE_NAMES = {v: k for k, v in MODES.items()}
+# retrieval modes are the Settings.fusion names; the older "hybrid"/"bm25" are still accepted
+MODES = {**{f.value: f for f in Fusion}, **FUSION_ALIASES}
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+# gold fields copied into each results row, so a results file can be grouped without its gold file
+ROW_TAGS = ("swap", "twin_id", "role", "nearby_answers")
 
 
-class LastQueryMemo:
+class LastQueryMemo(EmbedderWrapper):
     """The engine's embedder, remembering the last query vector until `forget()`.
 
     The harness ranks at depth 10 right after each answer; this lets that second search reuse
@@ -44,24 +45,16 @@ class LastQueryMemo:
     Engine.ask still embeds for real, so its measured latency is honest."""
 
     def __init__(self, embedder: Embedder):
-        self._inner = embedder
-        self.id = embedder.id
-        self.dim = embedder.dim
+        super().__init__(embedder)
         self._last: tuple[str, Any] | None = None
 
     def forget(self) -> None:
         self._last = None
 
-    def embed_passages(self, texts):
-        return self._inner.embed_passages(texts)
-
     def embed_query(self, text: str):
         if self._last is None or self._last[0] != text:
-            self._last = (text, self._inner.embed_query(text))
+            self._last = (text, self.inner.embed_query(text))
         return self._last[1]
-
-    def count_tokens(self, text: str) -> int:
-        return self._inner.count_tokens(text)
 
 
 class EvalError(RuntimeError):
@@ -94,7 +87,7 @@ class EvalConfig:
 
 @dataclass
 class ModeRun:
-    name: str  # bm25 | dense | hybrid
+    name: str  # a Fusion value: score | rrf | sparse | dense
     rows: list[dict[str, Any]]  # results.jsonl lines
     metrics: dict[str, Any]
 
@@ -112,7 +105,7 @@ class EvalRun:
 
     def report(self) -> dict[str, Any]:
         return {
-            "gold": str(self.config.gold),
+            "gold": str(Path(self.config.gold).resolve()),
             "corpus": str(self.settings.corpus_dir),
             "index": str(self.settings.index_dir),
             "index_status": self.index_status,
@@ -136,6 +129,14 @@ def git_state() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
+
+
+def shared_path(relative: str) -> Path:
+    """A file or folder of the shared datasets; missing is an error that says where it was looked for."""
+    path = shared_dir() / relative
+    if not path.exists():
+        raise EvalError(f"shared dataset not found: {path} (the datasets live in ../shared next to the repo root; set {SHARED_ENV} to point elsewhere)")
+    return path
 
 
 def default_index_dir(corpus: Path) -> Path:
@@ -181,21 +182,30 @@ def ask_all(
         data = answer.to_json()
         ranked = engine.retriever().search(answer.retrieval_question or item.question, k=max(k, RETRIEVAL_DEPTH), mode=fusion)
         assert engine.store is not None
-        texts = [h.chunk.text for h in ranked[:RETRIEVAL_DEPTH]]
-        bodies = [engine.store.article(h.chunk.article_id).body for h in ranked[:RETRIEVAL_DEPTH]]
-        judged = judge(item, data, texts, bodies)
+        top = ranked[:RETRIEVAL_DEPTH]
+        texts = [h.chunk.text for h in top]
+        bodies = [engine.store.article(h.chunk.article_id).body for h in top]
+        judged = judge(item, data, texts, bodies, [h.chunk.source for h in top])
         # "kind" is the gold kind; the answerer's own reading of the question moves to "answer_kind"
         data["answer_kind"] = data.pop("kind", "")
-        rows.append({"id": item.id, "kind": item.kind, **data, "judgement": judged, "gold_answers": list(item.answers)})
+        tags = {k: item.extra[k] for k in ROW_TAGS if k in item.extra} | ({"source": item.source} if item.source else {})
+        rows.append({"id": item.id, "kind": item.kind, **tags, **data, "judgement": judged, "gold_answers": list(item.answers)})
         if progress:
             progress(label or fusion, i + 1, len(items))
     return rows
 
 
-def run_eval(config: EvalConfig, embedder: Embedder | None = None, progress: Progress | None = None) -> EvalRun:
-    """Build/reuse the index, answer every question in every requested mode, summarise."""
+def run_eval(
+    config: EvalConfig,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+    items: Sequence[GoldItem] | None = None,
+) -> EvalRun:
+    """Build/reuse the index, answer every question in every requested mode, summarise.
+
+    `items`: questions a dataset adapter made (CMRC); None reads `config.gold`."""
     t0 = time.perf_counter()
-    items = load_gold(config.gold)
+    items = list(items) if items is not None else load_gold(config.gold)
     if config.limit:
         items = items[: config.limit]
     settings = settings_for(config)
@@ -203,10 +213,10 @@ def run_eval(config: EvalConfig, embedder: Embedder | None = None, progress: Pro
     report = build_index(settings, embedder=embedder, progress=progress) if config.build else None
     engine = Engine(settings, embedder=LastQueryMemo(embedder))
     answer_k = config.k or settings.top_k
-    modes = config.modes or (MODE_NAMES[settings.fusion],)
+    modes = [MODES[m].value for m in config.modes] or [Fusion(settings.fusion).value]
     run = EvalRun(config, settings, items, answer_k, report, engine.status)
     for name in modes:
-        rows = ask_all(engine, items, answer_k, MODES[name], progress, label=name)
+        rows = ask_all(engine, items, answer_k, name, progress, label=name)
         metrics = summarize(items, [r["judgement"] for r in rows])
         run.runs.append(ModeRun(name, rows, metrics))
         log.info("%s: accuracy %.3f hit@5 %.3f", name, metrics["accuracy"] or 0, metrics["hit@5"])
@@ -259,11 +269,71 @@ def gate(metrics: dict[str, Any], floors: dict[str, float]) -> list[str]:
     """One line per metric below its floor (empty: the gate passes)."""
     problems = []
     for key, floor in floors.items():
-        value: Any = metrics
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = lookup(metrics, key)
         if value is None:
             problems.append(f"{key}: not measured (floor {floor:.3f})")
         elif value < floor:
             problems.append(f"{key}: {value:.3f} is below the floor {floor:.3f}")
     return problems
+
+
+# -- re-judging and comparing results files ------------------------------------------------------
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"results file not found: {path} (written by python -m eval as results.jsonl)")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows or not all("judgement" in r and "id" in r for r in rows):
+        raise EvalError(f"{path}: not a results file of python -m eval (rows need 'id' and 'judgement')")
+    return rows
+
+
+def gold_for_results(path: Path, gold: Path | None = None) -> dict[str, GoldItem]:
+    """The gold items of a results file: `gold`, else the gold file its report.json names."""
+    if gold is not None:
+        return {it.id: it for it in load_gold(gold)}
+    report = Path(path).with_name("report.json")
+    if not report.is_file():
+        return {}
+    named = Path(json.loads(report.read_text(encoding="utf-8")).get("gold", ""))
+    try:
+        return {it.id: it for it in load_gold(named)} if named.is_file() else {}
+    except GoldError:
+        # a dataset adapter's source (CMRC's SQuAD JSON) is no gold file: rows carry their answers
+        log.info("%s is not a gold file; judging %s from its rows", named, path)
+        return {}
+
+
+def rejudge(rows: Sequence[dict[str, Any]], gold: dict[str, GoldItem]) -> tuple[list[GoldItem], list[dict[str, Any]]]:
+    """Today's answer judgements for rows written by any version of the harness: the retrieval
+    judgements (which needed the index) are kept, the answer ones recomputed from the answer JSON.
+    A row whose id is not in `gold` is judged from its own kind and gold answers."""
+    items, judged = [], []
+    for row in rows:
+        item = gold.get(row["id"]) or GoldItem(
+            row["id"], row.get("question", ""), tuple(row.get("gold_answers", [])), (), row.get("kind", "unanswerable"),
+            row.get("source", ""), {k: row[k] for k in ROW_TAGS if k in row},
+        )
+        answer = {**row, "kind": row.get("answer_kind", "")}
+        old = dict(row["judgement"])
+        old.setdefault("evidence_rank", None)
+        old.setdefault("article_rank", None)
+        items.append(item)
+        judged.append({**old, **judge_answer(item, answer)})
+    return items, judged
+
+
+def compare_runs(a: Path, b: Path, gold: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metrics of two results files over the questions they share, re-judged alike."""
+    rows_a, rows_b = read_results(a), read_results(b)
+    shared = {r["id"] for r in rows_a} & {r["id"] for r in rows_b}
+    if not shared:
+        raise EvalError(f"{a} and {b} share no question ids")
+    golds = gold_for_results(a, gold) or gold_for_results(b, gold)
+    out = []
+    for rows in (rows_a, rows_b):
+        items, judged = rejudge([r for r in rows if r["id"] in shared], golds)
+        out.append(summarize(items, judged))
+    return out[0], out[1]

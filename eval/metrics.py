@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -16,7 +17,15 @@ from typing import Any
 
 from rag.verify import contains_answer, normalize_for_match, unsupported_numbers
 
-KINDS = ("number", "date", "entity", "list", "description", "unanswerable")
+# "span": a reading-comprehension answer of any type (CMRC 2018); "nearmiss": a generated question
+# whose answer is absent but whose twin's fact is printed nearby (eval/nearmiss.py)
+KINDS = ("number", "date", "entity", "list", "description", "span", "unanswerable", "nearmiss")
+# kinds whose right outcome is an abstention
+ABSTAIN_KINDS = ("unanswerable", "nearmiss")
+# issue 9: a short answer span ("13.92亿元", "5月25日", "武斌") leads the answer; for number, date and
+# person/org questions it should be at most this many characters
+LEAD_SHORT_CHARS = 30
+SHORT_LEAD_KINDS = ("number", "date", "entity")
 HIT_KS = (1, 3, 5, 10)
 RETRIEVAL_DEPTH = max(HIT_KS)
 
@@ -37,7 +46,7 @@ class GoldItem:
 
     @property
     def answerable(self) -> bool:
-        return self.kind != "unanswerable"
+        return self.kind not in ABSTAIN_KINDS
 
 
 def _check_strings(value: Any, name: str, where: str) -> tuple[str, ...]:
@@ -66,9 +75,9 @@ def parse_gold_line(line: str, where: str) -> GoldItem:
         raise GoldError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
     answers = _check_strings(row["answers"], "answers", where)
     evidence = _check_strings(row["evidence"], "evidence", where)
-    if kind == "unanswerable" and answers:
+    if kind in ABSTAIN_KINDS and answers:
         raise GoldError(f"{where}: an unanswerable question must have answers []")
-    if kind != "unanswerable" and not answers:
+    if kind not in ABSTAIN_KINDS and not answers:
         raise GoldError(f"{where}: an answerable question (kind {kind}) needs at least one answer")
     source = row.get("source", "")
     if not isinstance(source, str):
@@ -158,26 +167,80 @@ def number_support(answer: dict[str, Any]) -> list[str]:
     return unsupported_numbers(answer.get("answer", ""), passages, answer.get("question", ""))
 
 
-def judge(item: GoldItem, answer: dict[str, Any], ranked_texts: Sequence[str], ranked_articles: Sequence[str]) -> dict[str, Any]:
-    """The per-question judgements stored in results.jsonl and summarised by `summarize`.
+def shown_texts(answer: dict[str, Any]) -> list[str]:
+    """What the answerer would show a model: every citation's quote (and its paragraph, when the
+    answer JSON carries one as "context") and every retrieved context passage."""
+    texts = []
+    for c in answer.get("citations", []):
+        texts += [c.get("quote", ""), c.get("context", "")]
+    texts += [c.get("text", "") for c in answer.get("contexts", [])]
+    return [t for t in texts if t]
 
-    `ranked_texts`: retrieved passages, best first, at depth RETRIEVAL_DEPTH; `ranked_articles`:
-    the full bodies of their articles (a span cut by a chunk boundary still counts there)."""
+
+def lead_of(answer: dict[str, Any]) -> str:
+    """The short answer span; "" when the answer has none (or predates the "lead" field)."""
+    return str(answer.get("lead") or "")
+
+
+def judge_answer(item: GoldItem, answer: dict[str, Any]) -> dict[str, Any]:
+    """Everything judged from the answer JSON alone, so an old results file can be re-judged
+    with new metrics (`python -m eval --compare-runs`)."""
     abstained = bool(answer.get("abstained"))
+    text = answer.get("answer", "")
     cites = answer.get("citations", [])
-    return {
-        "correct": is_correct(item, answer.get("answer", ""), abstained),
+    lead = lead_of(answer)
+    quotes = " ".join(c.get("quote", "") for c in cites)
+    out: dict[str, Any] = {
+        "correct": is_correct(item, text, abstained),
         "abstained": abstained,
-        "evidence_rank": evidence_rank(item.evidence, ranked_texts) if item.answerable else None,
-        "article_rank": evidence_rank(item.evidence, ranked_articles) if item.answerable else None,
         "citations_supported": [quote_supports(c.get("quote", ""), item.evidence) for c in cites] if item.answerable else [],
         "unsupported_numbers": [] if abstained else number_support(answer),
+        "lead_chars": len(normalize_for_match(lead)),
+        # the whole answer text without its [n] markers: what a user reads before the quote list
+        "answer_chars": len(normalize_for_match(re.sub(r"\[\d+\]", "", text))),
+        "lead_short": bool(lead) and len(normalize_for_match(lead)) <= LEAD_SHORT_CHARS,
         "mode": answer.get("mode", ""),
         "total_ms": float(answer.get("timings_ms", {}).get("total_ms", 0.0)),
     }
+    if item.answerable:
+        # CMRC's "gold span inside the answer lead-or-quote": the lead and the quotes, not the template text
+        out["span_in_lead_or_quote"] = (not abstained) and contains_answer(lead + " " + quotes, item.answers, require_all=item.kind == "list")
+        out["evidence_shown"] = evidence_rank(item.evidence or item.answers, shown_texts(answer)) is not None
+    nearby = item.extra.get("nearby_answers") or []
+    if nearby:
+        out["nearby_named"] = abstained and contains_answer(text, nearby)
+    return out
+
+
+def judge(
+    item: GoldItem,
+    answer: dict[str, Any],
+    ranked_texts: Sequence[str],
+    ranked_articles: Sequence[str],
+    ranked_sources: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The per-question judgements stored in results.jsonl and summarised by `summarize`.
+
+    `ranked_texts`: retrieved passages, best first, at depth RETRIEVAL_DEPTH; `ranked_articles`:
+    the full bodies of their articles (a span cut by a chunk boundary still counts there);
+    `ranked_sources`: their corpus files, for sets whose unit of truth is a file (CMRC passages)."""
+    out = judge_answer(item, answer)
+    out["evidence_rank"] = evidence_rank(item.evidence, ranked_texts) if item.answerable else None
+    out["article_rank"] = evidence_rank(item.evidence, ranked_articles) if item.answerable else None
+    if item.answerable and item.source and ranked_sources:
+        out["source_rank"] = next((r for r, src in enumerate(ranked_sources, 1) if src == item.source), None)
+    return out
 
 
 # -- aggregates -----------------------------------------------------------------------------
+
+
+def lookup(metrics: dict[str, Any], dotted: str) -> Any:
+    """metrics["abstention"]["recall"] for "abstention.recall"; None where a part is missing."""
+    value: Any = metrics
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def hit_at(ranks: Sequence[int | None], k: int) -> float:
@@ -259,4 +322,70 @@ def summarize(items: Sequence[GoldItem], judged: Sequence[dict[str, Any]]) -> di
         modes[j["mode"]] = modes.get(j["mode"], 0) + 1
     out["answer_modes"] = modes
     out["fallback_rate"] = ratio(modes.get("llm-fallback", 0), len(judged))
+    out.update(answer_metrics(items, judged))
+    src = [j["source_rank"] for it, j in zip(items, judged) if it.answerable and "source_rank" in j]
+    if src:
+        for k in HIT_KS:
+            out[f"source_hit@{k}"] = hit_at(src, k)
+        out["source_mrr"] = mrr(src)
+    return out
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return percentile(values, 50) if values else None
+
+
+def kind_row(pairs: Sequence[tuple[GoldItem, dict[str, Any]]]) -> dict[str, Any]:
+    """One row of the per-kind table: accuracy, abstention, how short the leads of answers are."""
+    answered = [j for _, j in pairs if not j["abstained"]]
+    leads = [j["lead_chars"] for j in answered if j.get("lead_chars")]
+    row: dict[str, Any] = {
+        "n": len(pairs),
+        "correct": sum(j["correct"] for _, j in pairs),
+        "accuracy": ratio(sum(j["correct"] for _, j in pairs), len(pairs)),
+        "abstained": ratio(sum(j["abstained"] for _, j in pairs), len(pairs)),
+        "lead_short": ratio(sum(bool(j.get("lead_short")) for j in answered), len(answered)),
+        "lead_median_chars": _median(leads),
+        "answer_median_chars": _median([j.get("answer_chars", 0) for j in answered]),
+    }
+    named = [j["nearby_named"] for _, j in pairs if "nearby_named" in j]
+    if named:
+        row["nearby_named"] = ratio(sum(named), len(named))
+    return row
+
+
+def answer_metrics(items: Sequence[GoldItem], judged: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Issue 9's answer metrics: per-kind table, short leads, near misses and their twins, false
+    abstention, gold span in lead-or-quote, evidence in what a model is shown."""
+    pairs = list(zip(items, judged))
+    answerable = [(it, j) for it, j in pairs if it.answerable]
+    out: dict[str, Any] = {}
+    out["false_abstention_rate"] = ratio(sum(j["abstained"] for _, j in answerable), len(answerable))
+    out["by_kind"] = {k: kind_row([(it, j) for it, j in pairs if it.kind == k]) for k in KINDS if any(it.kind == k for it in items)}
+    answered = [j for _, j in answerable if not j["abstained"]]
+    out["lead_short_share"] = ratio(sum(bool(j.get("lead_short")) for j in answered), len(answered))
+    short_kinds = [j for it, j in answerable if it.kind in SHORT_LEAD_KINDS and not j["abstained"]]
+    out["lead_short_share_number_date_entity"] = ratio(sum(bool(j.get("lead_short")) for j in short_kinds), len(short_kinds))
+    leads = [j["lead_chars"] for j in answered if j.get("lead_chars")]
+    out["lead_median_chars"] = _median(leads)
+    out["answer_median_chars"] = _median([j.get("answer_chars", 0) for j in answered])
+    lq = [j["span_in_lead_or_quote"] for _, j in answerable if "span_in_lead_or_quote" in j]
+    out["span_in_lead_or_quote"] = ratio(sum(lq), len(lq))
+    shown = [j["evidence_shown"] for _, j in answerable if "evidence_shown" in j]
+    out["evidence_shown"] = ratio(sum(shown), len(shown))
+    near = [(it, j) for it, j in pairs if it.kind == "nearmiss"]
+    if near:
+        by_swap: dict[str, Any] = {}
+        for swap in sorted({str(it.extra.get("swap", "")) for it, _ in near}):
+            by_swap[swap] = kind_row([(it, j) for it, j in near if it.extra.get("swap", "") == swap])
+        twins = [(it, j) for it, j in pairs if it.extra.get("role") == "twin"]
+        out["nearmiss"] = {
+            "n": len(near),
+            "abstained": ratio(sum(j["abstained"] for _, j in near), len(near)),
+            "abstained_naming_nearby": ratio(sum(bool(j.get("nearby_named")) for _, j in near), len(near)),
+            "n_twins": len(twins),
+            "twins_answered": ratio(sum(not j["abstained"] for _, j in twins), len(twins)),
+            "twins_correct": ratio(sum(j["correct"] for _, j in twins), len(twins)),
+            "by_swap": by_swap,
+        }
     return out

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .harness import EvalRun, ModeRun, gold_label
-from .metrics import HIT_KS, KINDS
+from rag.settings import Fusion
 
-log = logging.getLogger(__name__)
+from .harness import EvalRun, ModeRun, gold_label
+from .metrics import HIT_KS, KINDS, lookup
 
 ROWS: list[tuple[str, str]] = [
     ("answer accuracy (all)", "accuracy"),
@@ -21,18 +20,21 @@ ROWS: list[tuple[str, str]] = [
     ("citation precision", "citation_precision"),
     ("abstention precision", "abstention.precision"),
     ("abstention recall", "abstention.recall"),
-    ("abstained on answerable", "abstention_rate_answerable"),
+    ("false abstention (abstained on answerable)", "false_abstention_rate"),
     ("unsupported-number rate", "unsupported_number_rate"),
+    ("answers whose lead is a short span (≤30 chars)", "lead_short_share"),
+    ("… of number/date/entity answers", "lead_short_share_number_date_entity"),
+    ("lead length, median (chars)", "lead_median_chars"),
+    ("answer length, median (chars, answered answerable)", "answer_median_chars"),
+    ("gold span inside lead-or-quote", "span_in_lead_or_quote"),
+    ("evidence in what a model is shown (quotes + contexts)", "evidence_shown"),
+    ("near misses abstained", "nearmiss.abstained"),
+    ("near misses abstained naming the nearby fact", "nearmiss.abstained_naming_nearby"),
+    ("near-miss twins answered", "nearmiss.twins_answered"),
+    ("source-file hit@5", "source_hit@5"),
     ("latency p50 (ms)", "latency_ms.p50"),
     ("latency p95 (ms)", "latency_ms.p95"),
 ]
-
-
-def lookup(metrics: dict[str, Any], dotted: str) -> Any:
-    value: Any = metrics
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def fmt(value: Any, key: str = "") -> str:
@@ -51,11 +53,83 @@ def _cell(text: str, limit: int = 90) -> str:
 
 
 def metrics_table(runs: Sequence[ModeRun], llm: bool = False) -> list[str]:
+    """Rows that none of the runs measured (no near misses in the set, no lead field) are left out."""
     lines = ["| metric | " + " | ".join(r.name for r in runs) + " |", "|---|" + "---:|" * len(runs)]
     rows = ROWS + ([("LLM fallback rate", "fallback_rate")] if llm else [])
     for label, key in rows:
-        lines.append(f"| {label} | " + " | ".join(fmt(lookup(r.metrics, key), key) for r in runs) + " |")
+        values = [lookup(r.metrics, key) for r in runs]
+        if all(v is None for v in values) and key not in ALWAYS:
+            continue
+        lines.append(f"| {label} | " + " | ".join(fmt(v, key) for v in values) + " |")
     return lines
+
+
+# shown as "–" rather than dropped when not measured: the gold set's core rows
+ALWAYS = {"accuracy", "accuracy_answerable", "hit@1", "hit@5", "citation_precision", "abstention.precision", "abstention.recall"}
+
+
+def answers_by_kind(metrics: dict[str, Any]) -> list[str]:
+    """Per kind: accuracy, abstained share, short-lead share of answered, median lead, nearby named."""
+    lines = [
+        "| kind | n | accuracy | abstained | lead ≤30 chars (answered) | lead median | abstention names nearby fact |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = dict(metrics.get("by_kind", {}))
+    for swap, row in (metrics.get("nearmiss") or {}).get("by_swap", {}).items():
+        rows[f"nearmiss: {swap}"] = row
+    for kind, row in rows.items():
+        lines.append(
+            f"| {kind} | {row['n']} | {fmt(row['accuracy'])} ({row['correct']}) | {fmt(row['abstained'])} | "
+            f"{fmt(row['lead_short'])} | {fmt(row['lead_median_chars'])} | {fmt(row.get('nearby_named'))} |"
+        )
+    return lines
+
+
+COMPARE_ROWS = [
+    ("answer accuracy (all)", "accuracy"),
+    ("answer accuracy (answerable)", "accuracy_answerable"),
+    ("false abstention", "false_abstention_rate"),
+    ("abstention recall (unanswerable + near miss)", "abstention.recall"),
+    ("near misses abstained", "nearmiss.abstained"),
+    ("near misses abstained naming the nearby fact", "nearmiss.abstained_naming_nearby"),
+    ("near-miss twins answered", "nearmiss.twins_answered"),
+    ("answers whose lead is a short span", "lead_short_share"),
+    ("… of number/date/entity answers", "lead_short_share_number_date_entity"),
+    ("lead length, median (chars)", "lead_median_chars"),
+    ("answer length, median (chars)", "answer_median_chars"),
+    ("gold span inside lead-or-quote", "span_in_lead_or_quote"),
+    ("evidence in what a model is shown", "evidence_shown"),
+    ("citation precision", "citation_precision"),
+    ("unsupported-number rate", "unsupported_number_rate"),
+    ("latency p50 (ms)", "latency_ms.p50"),
+]
+
+
+def compare_markdown(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("before", "after")) -> str:
+    """Before/after: the headline metrics, then accuracy / abstention / short leads per kind."""
+    lines = [f"| metric | {names[0]} | {names[1]} |", "|---|---:|---:|"]
+    for label, key in COMPARE_ROWS:
+        va, vb = lookup(a, key), lookup(b, key)
+        if va is None and vb is None:
+            continue
+        lines.append(f"| {label} | {fmt(va, key)} | {fmt(vb, key)} |")
+    lines += [
+        "",
+        f"| kind | n | accuracy {names[0]} | accuracy {names[1]} | abstained {names[0]} | abstained {names[1]} "
+        f"| lead ≤30 {names[0]} | lead ≤30 {names[1]} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows_a, rows_b = dict(a.get("by_kind", {})), dict(b.get("by_kind", {}))
+    for m, rows in ((a, rows_a), (b, rows_b)):
+        for swap, row in (m.get("nearmiss") or {}).get("by_swap", {}).items():
+            rows[f"nearmiss: {swap}"] = row
+    for kind in rows_a:
+        ra, rb = rows_a[kind], rows_b.get(kind, {})
+        lines.append(
+            f"| {kind} | {ra['n']} | {fmt(ra['accuracy'])} | {fmt(rb.get('accuracy'))} | {fmt(ra['abstained'])} | "
+            f"{fmt(rb.get('abstained'))} | {fmt(ra['lead_short'])} | {fmt(rb.get('lead_short'))} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def kind_table(runs: Sequence[ModeRun]) -> list[str]:
@@ -128,7 +202,17 @@ def render_markdown(run: EvalRun, command: str = "", chart: str = "report.png", 
         "",
         f"![accuracy by kind and hit@k]({chart})",
     ]
-    focus = next((r for r in run.runs if r.name == "hybrid"), run.runs[0])
+    focus = next((r for r in run.runs if r.name == Fusion.SCORE), run.runs[0])
+    lines += [
+        "",
+        f"## Answers by kind ({focus.name})",
+        "",
+        "Lead: the answer's short span (the answer JSON's `lead`, empty when it has none); its length in characters "
+        "after NFKC and whitespace removal. Near misses: right when abstained; the last column counts abstentions "
+        "whose text names one of the twin's answers.",
+        "",
+        *answers_by_kind(focus.metrics),
+    ]
     lines += ["", f"## Failures ({focus.name})", *failures(focus, failures_per_kind)]
     return "\n".join(lines) + "\n"
 

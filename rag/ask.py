@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .engine import Engine, QuestionError
-from .settings import FUSIONS, Settings
+from .settings import FUSION_ALIASES, FUSIONS, Settings
 from .store import Filter, IndexProblem
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", type=Path, help="index directory (default: ./index)")
     p.add_argument("--year", type=int, help="only articles of this year")
     p.add_argument("--source", action="append", help="only this source file (repeatable)")
-    p.add_argument("--mode", choices=list(FUSIONS), help="retrieval mode (default: settings fusion)")
+    p.add_argument("--mode", choices=[*FUSIONS, *FUSION_ALIASES], help="retrieval mode (default: settings fusion)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -24,16 +23,15 @@ from .chunk import chunk_articles
 from .embed import EmbeddingCache, Embedder, embed_with_cache, make_embedder
 from .load import load_corpus
 from .records import Article, Page
+from .segment import file_article as whole_file_article
 from .segment import segment_page
 from .settings import Settings
 from .store import IndexDamaged, IndexProblem, Store, new_store, open_store
-from .tokenize import TOKENIZER_ID, tokenize
+from .tokenize import tokenizer_for
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-_LEADING_DATE = re.compile(r"^\s*((?:19|20)\d\d)[-/年.](\d{1,2})[-/月.](\d{1,2})")
 
 
 @dataclass
@@ -50,7 +48,6 @@ class BuildReport:
     chunks_embedded: int = 0  # computed now (cache misses)
     chunks_new: int = 0  # chunks of added/changed files
     timings_s: dict[str, float] = field(default_factory=dict)
-    embed_tokens: int = 0
 
     @property
     def changed(self) -> bool:
@@ -61,34 +58,18 @@ def index_identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
     """Manifest keys that must match for an index to be reused or served."""
     return {
         "embedder": embedder.id,
-        "tokenizer": TOKENIZER_ID,
+        "tokenizer": tokenizer_for(settings.corpus_profile).id,
+        "profile": settings.corpus_profile.id,
         "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "split": settings.split_articles},
         "faiss_index": settings.faiss_index,
     }
 
 
-def whole_file_article(page: Page) -> Article:
-    """One article per file, for corpora that are already one document a file (news dumps)."""
-    text = page.text.replace("\r\n", "\n").strip()
-    first_line = text.split("\n", 1)[0].strip()
-    title = first_line if len(first_line) <= 60 else first_line[:40]
-    date, year = page.date, page.year
-    m = _LEADING_DATE.match(text)
-    if m and not date:
-        date = f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
-        year = int(m.group(1))
-    return Article(
-        id=Article.make_id(page.source, title, text),
-        title=title,
-        body=text,
-        source=page.source,
-        date=date,
-        year=year,
-    )
-
-
 def articles_of(page: Page, settings: Settings) -> list[Article]:
-    return segment_page(page) if settings.split_articles else [whole_file_article(page)]
+    profile = settings.corpus_profile
+    if settings.split_articles:
+        return segment_page(page, profile)
+    return [whole_file_article(page, profile)]
 
 
 def fingerprint(page: Page) -> str:
@@ -174,8 +155,9 @@ def build_index(
 
     t = time.perf_counter()
     tokens = []
+    tokenizer = tokenizer_for(settings.corpus_profile)
     for i, c in enumerate(chunks):
-        tokens.append(tokenize(c.indexed_text))
+        tokens.append(tokenizer.tokenize(c.indexed_text))
         if progress and (i % 200 == 0 or i + 1 == len(chunks)):
             progress("tokenize", i + 1, len(chunks))
     timings["tokenize"] = time.perf_counter() - t

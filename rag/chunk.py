@@ -13,9 +13,11 @@ import re
 from collections.abc import Iterable
 
 from .records import Article, Chunk, short_hash
+from .zh import CLAUSE_END_CHARS, SENTENCE_END_RE, inside_number
 
-_SENT_END = re.compile(r"[。！？；!?;…]+[”’」』）)]*|\n+")
-_SOFT_BREAK = "，,、：:"
+_SENT_END = re.compile(rf"{SENTENCE_END_RE.pattern}|\n+")
+# where an over-long sentence may be cut: clause ends and the enumeration comma
+_SOFT_BREAK = CLAUSE_END_CHARS + "、"
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -40,15 +42,6 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _in_number(text: str, i: int) -> bool:
-    """True if a cut before index i would split a number such as 13.92 or 1,000."""
-    if i <= 0 or i >= len(text):
-        return False
-    a, b = text[i - 1], text[i]
-    numeric = "0123456789.,%．"
-    return (a.isdigit() or a in ".．,") and (b.isdigit() or b in numeric)
-
-
 def _split_long(text: str, start: int, end: int, size: int) -> list[tuple[int, int]]:
     pieces: list[tuple[int, int]] = []
     while end - start > size:
@@ -59,7 +52,7 @@ def _split_long(text: str, start: int, end: int, size: int) -> list[tuple[int, i
                 break
         if cut < 0:
             cut = start + size
-            while cut > start + 1 and _in_number(text, cut):
+            while cut > start + 1 and inside_number(text, cut):
                 cut -= 1
         pieces.append((start, cut))
         start = cut

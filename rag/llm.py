@@ -221,10 +221,6 @@ class LLMAnswerer:
         self.rewrite_chain = load_prompt("rewrite", prompts_dir) | self.model | StrOutputParser()
 
     # -- raw generation ---------------------------------------------------------------------
-    def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str]:
-        """Answer text token by token, unverified, reasoning hidden; raises LLMError on failure or timeout."""
-        yield from self._stream(question, hits, _Visible())
-
     def _stream(self, question: str, hits: Sequence[Hit], visible: "_Visible") -> Iterator[str]:
         inputs = {"question": question, "context": format_context(hits)}
         for piece in self._deadline(lambda cancel: self._pieces(self.answer_chain.stream(inputs), cancel)):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.records import Page
+from rag.zh import YEAR_RE
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ def _read_sidecar(path: Path, rel: str, warnings: list[str]) -> tuple[int | None
         return None, ""
 
 
-_YEAR_RE = re.compile(r"((?:19|20)\d{2})年(?![^\n]{0,3}?(?:目标|规划|前))")
+_YEAR_RE = re.compile(YEAR_RE.pattern + r"(?![^\n]{0,3}?(?:目标|规划|前))")
 
 
 def infer_year(text: str, today_year: int | None = None) -> int | None:

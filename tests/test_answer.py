@@ -11,7 +11,7 @@ from rag.engine import Engine, QuestionError
 from rag.followup import standalone_question
 from rag.verify import unsupported_numbers
 
-from conftest import ROOT
+from rag.settings import PROJECT_ROOT as ROOT
 
 SPECIAL_BONDS = "积极申报专项债券 助力经开快速发展"
 ASSESSMENT = "2021年国家级经济技术开发区考核出炉 郑州经开区位列22位"
@@ -152,3 +152,75 @@ def test_injected_instruction_is_never_quoted(tmp_path, embedder, shared_cache):
     answer = Engine(settings, embedder=embedder).ask("经开区GDP是多少")
     assert "1万亿元" not in answer.answer
     assert all("忽略以上指令" not in c.quote for c in answer.citations)
+
+
+def test_nearby_year_label_reads_the_year_the_sentence_speaks_of(engine):
+    """The 2022 page reports 2020 figures: asked about 2021, the nearby fact is labelled 2020."""
+    answer = engine.ask("2021年经开区GDP是多少")
+    assert answer.abstained
+    assert answer.answer.startswith("资料中没有2021年的数据；最接近的是2020年的资料")
+    assert "1202亿元" in answer.citations[0].quote
+    assert answer.nearby == {"reason": "year", "asked": "2021年", "found": "2020年"}
+
+
+FILTER_PROBES = [
+    "经开区2022年专项债发行多少",
+    "2021年经开区GDP是多少",
+    "谁主持召开了城市精细化管理工作推进会",
+    "义务植树种了多少棵树",
+    "经开区2023年财政收入是多少",
+    "明湖办事处开展了什么活动",
+]
+
+
+@pytest.mark.parametrize("source", ["002_2b110ad91f95fb21.txt", "003_c4740e32d0d06a7b.txt"])
+def test_no_answer_cites_outside_the_chosen_source(engine, source):
+    from rag.store import Filter
+
+    for q in FILTER_PROBES:
+        a = engine.ask(q, where=Filter(sources=frozenset({source})))
+        assert all(c.source == source for c in a.citations), (q, a.answer)
+        assert all(h.chunk.source == source for h in a.contexts), q
+
+
+def test_no_answer_cites_outside_the_chosen_years(engine):
+    from rag.store import Filter
+
+    for q in FILTER_PROBES:
+        a = engine.ask(q, where=Filter(year_from=2023, year_to=2023))
+        assert all(engine.store.article(c.article_id).year == 2023 for c in a.citations), (q, a.answer)
+
+
+def test_a_self_contained_question_is_not_glued_onto_the_previous_one(engine):
+    a = engine.ask("李小虎是谁", history=["义务植树种了多少棵树"])
+    assert a.retrieval_question == "李小虎是谁"
+    assert a.citations and "李小虎" in a.citations[0].quote
+
+
+def test_follow_up_for_a_year_the_archive_does_not_print_abstains_labelled(engine):
+    a = engine.ask("那2019年呢？", history=["经开区2020年专项债发行多少"])
+    assert a.retrieval_question == "经开区2019年专项债发行多少"
+    assert a.abstained and a.answer.startswith("资料中没有2019年的数据")
+
+
+def test_over_long_question_keeps_its_end(engine):
+    q = "我先说一下背景情况。" * 30 + "经开区2020年专项债发行多少"
+    a = engine.ask(q)
+    assert a.question.endswith("经开区2020年专项债发行多少")
+    assert not a.abstained and a.lead == "13.92亿元"
+
+
+@pytest.mark.parametrize(
+    "question,lead",
+    [
+        ("经开区2020年专项债发行多少", "13.92亿元"),
+        ("义务植树种了多少棵树", "180株"),
+        ("谁主持召开了城市精细化管理工作推进会", "张磊"),
+        ("市委督查室是哪天来经开区调研“三个一批”项目建设的？", "3月16日"),
+    ],
+)
+def test_answer_leads_with_a_short_span(engine, question, lead):
+    a = engine.ask(question)
+    assert not a.abstained and a.lead == lead and len(a.lead) <= 30
+    assert a.answer.startswith(lead)
+    assert any(lead in c.quote for c in a.citations)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from app import create_app, make_filter, parse_auth
 from rag.settings import Settings
@@ -26,40 +23,17 @@ BONDS_TITLE = "积极申报专项债券 助力经开快速发展"
 BONDS_SOURCE = "003_c4740e32d0d06a7b.txt"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(app) -> Iterator[str]:
-    """Run `app` with uvicorn in a thread on a free loopback port; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-# `embedder` and `seed_settings` (the bundled pages, indexed once per session) come from conftest.py
+# `embedder`, `seed_settings` (the bundled pages, indexed once per session), `serve` and
+# `free_port` come from conftest.py
 
 
 @pytest.fixture(scope="module")
-def base(seed_settings, embedder) -> Iterator[str]:
+def base(seed_settings, embedder, serve) -> Iterator[str]:
     yield from serve(create_app(seed_settings, embedder=embedder))
 
 
 @pytest.fixture(scope="module")
-def empty_base(tmp_path_factory, embedder) -> Iterator[str]:
+def empty_base(tmp_path_factory, embedder, serve) -> Iterator[str]:
     settings = Settings.load(index_dir=tmp_path_factory.mktemp("no-index"))
     yield from serve(create_app(settings, embedder=embedder))
 
@@ -118,7 +92,7 @@ def test_filters_restrict_sources_and_years(base):
 
 def test_over_long_question_is_truncated_with_a_note(base):
     data = ask(base, question=Q_BONDS + "。" + "请详细说明" * 60).json()
-    assert "问题过长，已截断" in data["note"]
+    assert "问题过长，只保留了最后" in data["note"]
     assert len(data["question"]) == Settings().max_question_chars
 
 
@@ -176,7 +150,7 @@ def test_missing_index_is_503_and_the_page_says_how_to_build(empty_base):
     assert "python -m rag.index" in httpx.get(f"{empty_base}/config").text
 
 
-def test_cli_binds_loopback_with_env_port_and_auth(seed_settings):
+def test_cli_binds_loopback_with_env_port_and_auth(seed_settings, free_port):
     """`python app.py --index DIR` as a user starts it: RAG_PORT, RAG_AUTH, 127.0.0.1 by default."""
     port = free_port()
     env = {**os.environ, "RAG_PORT": str(port), "RAG_AUTH": "staff:s3cret"}

@@ -19,16 +19,14 @@ from rag import render
 from rag.build import build_index
 from rag.settings import Settings
 from rag.store import current_version
-from test_app import BONDS_TITLE, Q_BONDS, serve
-
-CHROMIUM = Path("/usr/bin/chromium")
+Q_BONDS = "经开区2020年专项债发行多少"
+BONDS_TITLE = "积极申报专项债券 助力经开快速发展"
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium (bash scripts/install_browser.sh)"),
 ]
 
 ANSWERS = "#rag-chat .rag-answer:not(.rag-pending)"
@@ -41,12 +39,12 @@ XSS_BODY = (
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(chromium):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
+            executable_path=str(chromium),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
         )
         yield b
@@ -64,12 +62,12 @@ def page(browser):
 
 
 @pytest.fixture(scope="module")
-def seed_base(seed_settings, embedder) -> Iterator[str]:
+def seed_base(seed_settings, embedder, serve) -> Iterator[str]:
     yield from serve(create_app(seed_settings, embedder=embedder))
 
 
 @pytest.fixture(scope="module")
-def xss_base(tmp_path_factory, embedder) -> Iterator[str]:
+def xss_base(tmp_path_factory, embedder, serve) -> Iterator[str]:
     """A tiny corpus with one hostile article, one article a file."""
     corpus = tmp_path_factory.mktemp("xss-corpus")
     (corpus / "hostile.txt").write_text(XSS_TITLE + "\n" + XSS_BODY, encoding="utf-8")
@@ -81,7 +79,7 @@ def xss_base(tmp_path_factory, embedder) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def empty_base(tmp_path_factory, embedder) -> Iterator[str]:
+def empty_base(tmp_path_factory, embedder, serve) -> Iterator[str]:
     yield from serve(create_app(Settings.load(index_dir=tmp_path_factory.mktemp("none")), embedder=embedder))
 
 

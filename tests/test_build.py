@@ -19,7 +19,8 @@ from rag.engine import Engine
 from rag.settings import Settings
 from rag.store import Filter, IndexMismatch, IndexMissing, LocalStore, current_stamp
 
-from conftest import ROOT, SEED_CORPUS
+from rag.settings import BUNDLED_CORPUS as SEED_CORPUS
+from rag.settings import PROJECT_ROOT as ROOT
 
 
 def test_round_trip_loads_what_was_published(seed_settings, embedder):
@@ -112,6 +113,7 @@ def test_gbk_page_indexes_like_the_utf8_original(tmp_path, embedder, shared_cach
     assert "13.92亿元" in answer.answer and answer.citations[0].source == "page.txt"
 
 
+@pytest.mark.slow
 def test_interrupted_build_keeps_previous_index_and_resumes(tmp_path, corpus_copy):
     """Kill a build mid-embedding: the old index still loads, and the rerun reuses the vectors."""
     index = tmp_path / "index"

@@ -3,7 +3,7 @@ from rag.records import Article
 from rag.load import load_corpus
 from rag.segment import segment_page
 
-from conftest import SEED_CORPUS
+from rag.settings import BUNDLED_CORPUS as SEED_CORPUS
 
 
 def _article(body: str) -> Article:

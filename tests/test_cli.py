@@ -10,7 +10,7 @@ import pytest
 
 from rag.settings import Settings
 
-from conftest import ROOT
+from rag.settings import PROJECT_ROOT as ROOT
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -47,11 +47,13 @@ def test_ask_bad_input(seed_settings, args, message):
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # each CLI run is a fresh interpreter importing jieba and FAISS (3-7 s)
 def test_ask_without_index_says_how_to_build_it(tmp_path):
     r = run("-m", "rag.ask", "经开区2020年专项债发行多少", "--index", str(tmp_path / "none"))
     assert r.returncode == 2 and "python -m rag.index" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_index_with_empty_or_missing_corpus(tmp_path):
     (tmp_path / "empty").mkdir()
     for corpus in (tmp_path / "empty", tmp_path / "missing"):
@@ -59,6 +61,7 @@ def test_index_with_empty_or_missing_corpus(tmp_path):
         assert r.returncode == 2 and "error" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_bad_setting_from_env_is_reported(tmp_path):
     import os
 

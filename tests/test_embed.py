@@ -13,7 +13,7 @@ from rag.engine import Engine
 from rag.settings import Settings
 from rag.store import IndexMismatch
 
-from conftest import SEED_CORPUS
+from rag.settings import BUNDLED_CORPUS as SEED_CORPUS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # prove nothing is fetched from a hub
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from rag.build import build_index
-from rag.settings import Settings
-from rag.store import CURRENT, IndexDamaged, IndexMissing, IndexProblem, LocalStore, current_stamp
+from rag.settings import BUNDLED_CORPUS, Settings
+from rag.store import CURRENT, IndexDamaged, IndexProblem, LocalStore, current_stamp
 from rag.store.testing import add_docs, corpus
 
-from conftest import SEED_CORPUS
+SEED_CORPUS = BUNDLED_CORPUS
 
 FILES = [
     "manifest.json",

@@ -24,8 +24,7 @@ from rag.records import Answer, Chunk, Hit
 from rag.settings import Settings
 from rag.store import Filter
 
-pytestmark = pytest.mark.slow
-
+# tests that ask for the embedder or an index are in the slow tier (conftest.SLOW_FIXTURES)
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "data" / "jingkai"
 Q = "经开区2020年专项债发行多少"

@@ -51,7 +51,7 @@ def test_rag_index_store_milvus_is_incremental_and_answers_like_local(tmp_path, 
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from rag.settings import PROJECT_ROOT as ROOT
     from rag.engine import Engine
     from rag.settings import Settings
 

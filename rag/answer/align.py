@@ -1,0 +1,396 @@
+"""Span × Analysis → Alignment: is each constraint of the question met where the span speaks?
+
+A constraint is matched in the span, in its paragraph before it (the last year or office
+named), or in the article's title and office label — by exact form, a profile alias, or an
+abbreviation (党政办 ⊂ 党政办公室). It is a *conflict* when the place where it should be met
+names another value of the same type instead: another year, another office with the same
+suffix, another ordinal with the same counter word. A conflict is the nearby-fact trap; the
+decision abstains on it and shows the fact, labelled.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .. import zh
+from ..profile import Profile
+from .types import CONFLICT, MATCH, MISSING, Alignment, Analysis, Span
+
+FEATURES = (
+    "bias",
+    "coverage",
+    "context_coverage",
+    "bigram_overlap",
+    "missing_weight",
+    "unseen_weight",
+    "slot_fit",
+    "unit_fit",
+    "year_match",
+    "year_conflict",
+    "year_missing",
+    "entity_match",
+    "entity_conflict",
+    "entity_missing",
+    "entity_in_article",
+    "entity_in_page",
+    "ordinal_match",
+    "ordinal_conflict",
+    "ordinal_missing",
+    "indicator_match",
+    "indicator_missing",
+    "inv_rank",
+    "retrieval_score",
+    "in_chunk",
+    "length",
+    "pair",
+    "slot_number",
+    "slot_date",
+    "slot_person",
+    "slot_list",
+    "slot_description",
+)
+CONFLICT_FEATURES = ("year_conflict", "entity_conflict", "ordinal_conflict")
+
+_PERSON_NAME = re.compile(r"[\u4e00-\u9fff]{2,4}")
+
+
+def paragraph_before(span: Span) -> str:
+    body = span.article.body
+    return body[body.rfind("\n", 0, span.start) + 1 : span.start]
+
+
+def article_label(span: Span) -> str:
+    """The title plus a short first line (the office label printed above many reports)."""
+    first = span.article.body.split("\n", 1)[0]
+    return span.article.title + ("\n" + first if len(first) <= 30 else "")
+
+
+def span_year(span: Span) -> int | None:
+    """The year a span speaks about: its own last-named year; failing that the last year named
+    before it in its paragraph; failing that the title's, then the article's date. One rule
+    for the check and for the label of a nearby fact ("最接近的是2020年")."""
+    own = zh.year_mentions(span.text)
+    if own:
+        return own[0] if len(set(own)) == 1 else None
+    before = zh.year_mentions(paragraph_before(span))
+    if before:
+        return before[-1]
+    title = zh.year_mentions(span.article.title)
+    if title:
+        return title[-1]
+    return span.article.year
+
+
+def _year_state(analysis: Analysis, span: Span) -> tuple[str, int | None]:
+    if not analysis.years:
+        return "", None
+    own = zh.year_mentions(span.text)
+    if set(own) & set(analysis.years):
+        return MATCH, next(iter(set(own) & set(analysis.years)))
+    if own:  # the span speaks of its own years, none of them the asked one
+        return CONFLICT, own[0]
+    year = span_year(span)
+    if year is None:
+        return MISSING, None
+    return (MATCH if year in analysis.years else CONFLICT), year
+
+
+def _matches_entity(entity: str, text: str, profile: Profile) -> bool:
+    if entity in text:
+        return True
+    for word, archive_word in profile.aliases:
+        if word in entity.lower() and archive_word in text:
+            return True
+    core = _core(entity, profile)
+    if len(core) >= 2 and core in text:
+        return True
+    # abbreviation: 党政办 for 党政办公室, 纪委 for 纪工委 — the characters in order, close together
+    pattern = ".{0,3}".join(map(re.escape, entity))
+    return len(entity) >= 3 and re.search(pattern, text) is not None
+
+
+def _core(entity: str, profile: Profile) -> str:
+    """The distinctive part of an office name: 明湖办事处 -> 明湖."""
+    for suffix in sorted(profile.org_suffixes, key=len, reverse=True):
+        if entity.endswith(suffix) and len(entity) > len(suffix):
+            return entity[: -len(suffix)]
+    return entity
+
+
+def _suffix(entity: str, profile: Profile) -> str:
+    for suffix in sorted(profile.org_suffixes, key=len, reverse=True):
+        if entity.endswith(suffix) and len(entity) > len(suffix):
+            return suffix
+    return ""
+
+
+def _rival(entity: str, text: str, profile: Profile) -> str:
+    """Another office of the same kind named in `text` (前程办事处 where 明湖办事处 was asked)."""
+    suffix = _suffix(entity, profile)
+    if not suffix or len(suffix) < 2:
+        return ""
+    for m in re.finditer(rf"([\u4e00-\u9fff]{{2,6}}?){re.escape(suffix)}", text):
+        name = m.group(0)
+        core = m.group(1)
+        if core in _core(entity, profile) or _core(entity, profile) in core:
+            continue
+        if name not in profile.home_entities and not any(c in core for c in "各该本全等个"):
+            return name
+    return ""
+
+
+def _entity_state(analysis: Analysis, span: Span, profile: Profile) -> tuple[str, str, float, float]:
+    """(state, rival, share matched, share missing) over the question's entities."""
+    if not analysis.entities:
+        return "", "", 0.0, 0.0
+    local = paragraph_before(span) + span.text
+    label = article_label(span)
+    matched = missing = 0
+    rival = ""
+    for entity in analysis.entities:
+        if _matches_entity(entity, local, profile) or _matches_entity(entity, label, profile):
+            matched += 1
+            continue
+        other = _rival(entity, span.text, profile) or _rival(entity, label, profile)
+        if other:
+            rival = rival or other
+        missing += 1
+    n = len(analysis.entities)
+    state = MATCH if matched == n else (CONFLICT if rival else MISSING)
+    return state, rival, matched / n, missing / n
+
+
+def _ordinal_state(analysis: Analysis, span: Span) -> tuple[str, str]:
+    if not analysis.ordinals:
+        return "", ""
+    where = zh.ordinals_in(span.text + "\n" + article_label(span) + "\n" + paragraph_before(span))
+    if any(o in where for o in analysis.ordinals):
+        return MATCH, ""
+    counters = {o[-1] for o in analysis.ordinals}
+    rival = next((o for o in zh.ordinals_in(span.text + "\n" + span.article.title) if o[-1] in counters), "")
+    return (CONFLICT, rival) if rival else (MISSING, "")
+
+
+def _indicator_state(
+    analysis: Analysis, span: Span, profile: Profile, token_set: Callable[[str], frozenset[str]]
+) -> str:
+    if not analysis.indicators:
+        return ""
+    text = span.text + span.article.title
+    toks = token_set(text)
+    for ind in analysis.indicators:
+        if ind in text or any(word in ind.lower() and archive in text for word, archive in profile.aliases):
+            continue
+        if len(ind) >= 3 and ind[-1] in "量数额" and ind[:-1] in text:  # 藏书量 ~ 藏书81.6万册
+            continue
+        parts = [t for t in token_set(ind) if len(t) >= 2] or [ind]
+        if not all(p in toks or p in text for p in parts):
+            return MISSING
+    return MATCH
+
+
+def quantities(text: str) -> list[re.Match[str]]:
+    """Quantities in a text that are not a year, a date part, a clock time or an ordinal."""
+    out = []
+    for m in zh.QUANTITY_RE.finditer(text):
+        q = m.group(0).strip()
+        if not q or text[max(0, m.start() - 1) : m.start()] == "第":
+            continue
+        if re.fullmatch(r"(?:19|20)\d\d\s*年?", q) or re.fullmatch(r"\d{1,2}\s*[月日号]", q):
+            continue
+        if text[m.end() : m.end() + 1] in ("月", "日", "号", "时", "点", "届", "季", "级"):
+            continue
+        if re.fullmatch(f"[{zh.CN_DIGITS}]+", q):  # 统一, 一流: a bare numeral is no quantity
+            continue
+        if not re.search(r"\d", q) and q[0] in "一" and len(q) == 2 and q[1] in "个项":  # 一个, 一项: wording
+            continue
+        out.append(m)
+    return out
+
+
+def word_ends(analysis: Analysis, text: str, words: Sequence[str]) -> list[int]:
+    out = []
+    for w in words:
+        i = text.find(w)
+        if i >= 0:
+            out.append(i + len(w))
+    return out
+
+
+def content_words(analysis: Analysis) -> list[str]:
+    heaviest = sorted(analysis.weights.items(), key=lambda kv: -kv[1])
+    return [t for t, _ in heaviest if len(t) >= 2][:6]
+
+
+_RATE_WORDS = re.compile(r"比例|百分|增长|增速|倍|率|占比|比重|提高|下降")
+
+
+def number_answer(analysis: Analysis, text: str, profile: Profile) -> re.Match[str] | None:
+    """The quantity that answers: in a clause about the asked year rather than another one,
+    of the asked unit, a rate only when a rate is asked, nearest after the question's words."""
+    found = quantities(text)
+    if not found:
+        return None
+    group = next((g for g in profile.unit_groups if analysis.unit in g), (analysis.unit,)) if analysis.unit else ()
+    anchors = word_ends(analysis, text, list(analysis.indicators) + content_words(analysis))
+    wants_rate = bool(_RATE_WORDS.search(analysis.question))
+
+    def value(m: re.Match[str]) -> float:
+        q = m.group(0).strip()
+        clause_start = max(text.rfind(c, 0, m.start()) for c in "，；。,;") + 1
+        ends = [i for i in (text.find(c, m.end()) for c in "，；。,;") if i >= 0]
+        clause = text[clause_start : min(ends) if ends else len(text)]
+        years = zh.years_in(clause)
+        v = 0.0
+        if analysis.years:
+            v += 40 if set(years) & set(analysis.years) else (-60 if years else 0)
+        if group:
+            v += 30 if q.endswith(tuple(group)) else -10
+        if q.endswith(("倍", "%", "‰", "成", "个百分点")) and not wants_rate:
+            v -= 25
+        nxt = text[m.end() : m.end() + 1]
+        later = [o for o in found if clause_start <= o.start() and o.start() >= m.end() and o.start() < clause_start + len(clause)]
+        if not group and nxt and zh.CJK_RE.match(nxt) and later:  # "5个项目13.92亿元": 5个 only counts the 项目
+            v -= 20
+        if anchors:
+            after = [m.start() - a for a in anchors if a <= m.start()]
+            v -= min(after) * 0.5 if after else 30 + min(abs(m.start() - a) for a in anchors) * 0.5
+        return v
+
+    return max(found, key=value)
+
+
+def clause_of(text: str, start: int, end: int) -> str:
+    clause_start = max(text.rfind(c, 0, start) for c in "，；。,;") + 1
+    ends = [i for i in (text.find(c, end) for c in "，；。,;") if i >= 0]
+    return text[clause_start : min(ends) if ends else len(text)]
+
+
+def is_rate(quantity: str) -> bool:
+    return quantity.endswith(("倍", "%", "‰", "成", "个百分点"))
+
+
+def unit_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
+    if analysis.slot != "number":
+        return True
+    found = quantities(text)
+    if not analysis.unit:
+        return bool(found)
+    group = next((g for g in profile.unit_groups if analysis.unit in g), (analysis.unit,))
+    return any(m.group(0).strip().endswith(tuple(group)) for m in found)
+
+
+def slot_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
+    slot = analysis.slot
+    if slot == "number":
+        return bool(quantities(text))
+    if slot == "date":
+        return zh.has_date(text) or any(w in text for w in ("日前", "近日", "当天"))
+    if slot in ("person", "role"):
+        return any(c in text for c in profile.person_cues)
+    if slot == "list":
+        return "、" in text
+    if slot == "organization":
+        return any(s in text for s in profile.org_suffixes)
+    return True
+
+
+_QUESTION_CHARS = re.compile(r"[什么哪谁几多少吗呢是的了有怎样如何为何请问]")
+
+
+def _bigram_overlap(question: str, text: str) -> float:
+    """Share of the question's character bigrams (question words removed) found in the text:
+    robust where jieba cuts the question and the text differently (藏书量 / 藏书81.6万册)."""
+    q = _QUESTION_CHARS.sub(" ", question)
+    grams = {q[i : i + 2] for i in range(len(q) - 1) if zh.CJK_RE.match(q[i]) and zh.CJK_RE.match(q[i + 1])}
+    if not grams:
+        return 0.0
+    return sum(g in text for g in grams) / len(grams)
+
+
+def _entity_elsewhere(analysis: Analysis, text: str, profile: Profile) -> float:
+    if not analysis.entities:
+        return 0.0
+    return sum(_matches_entity(e, text, profile) for e in analysis.entities) / len(analysis.entities)
+
+
+def align(
+    analysis: Analysis,
+    span: Span,
+    profile: Profile,
+    token_set: Callable[[str], frozenset[str]],
+    top_score: float,
+    page_text: str = "",
+) -> Alignment:
+    """`page_text`: the retrieved articles of the span's source file (a newspaper page), where an
+    office named once at the top of a page section still counts as weak context."""
+    toks = token_set(span.text)
+    title_toks = token_set(span.article.title)
+    context_toks = token_set(paragraph_before(span)) | token_set(article_label(span))
+    article_toks = token_set(span.article.body) | title_toks
+    w = analysis.weights
+    total = analysis.total_weight
+    covered = sum(v for t, v in w.items() if t in toks)
+    coverage = (covered + 0.5 * sum(v for t, v in w.items() if t not in toks and t in title_toks)) / total
+    context_coverage = (covered + sum(v for t, v in w.items() if t not in toks and (t in context_toks or t in title_toks))) / total
+    heaviest = max(w.values(), default=1.0)
+    missing = sum(v for t, v in w.items() if t not in article_toks and v >= 0.5 * heaviest) / total
+    year, found_year = _year_state(analysis, span)
+    slot_fit = slot_fits(analysis, span.text, profile) and (not analysis.unit or unit_fits(analysis, span.text, profile))
+    if analysis.slot == "number" and slot_fit:
+        lead = number_answer(analysis, span.text, profile)
+        if lead is not None:
+            clause_years = zh.years_in(clause_of(span.text, lead.start(), lead.end()))
+            if analysis.years and clause_years and not set(clause_years) & set(analysis.years):
+                year, found_year = CONFLICT, clause_years[0]  # the figure belongs to another year
+            elif is_rate(lead.group(0).strip()) and not _RATE_WORDS.search(analysis.question):
+                slot_fit = False  # "是2019年发行额1.86倍" gives no 2019 amount
+    entity, rival, e_match, e_missing = _entity_state(analysis, span, profile)
+    ordinal, rival_ordinal = _ordinal_state(analysis, span)
+    indicator = _indicator_state(analysis, span, profile, token_set)
+    hit = span.hit
+    f = {
+        "bias": 1.0,
+        "coverage": coverage,
+        "context_coverage": context_coverage,
+        "bigram_overlap": _bigram_overlap(analysis.question, span.text + span.article.title),
+        "missing_weight": missing,
+        "unseen_weight": sum(v for t, v in w.items() if t in analysis.unseen) / total,
+        "slot_fit": float(slot_fit),
+        "unit_fit": float(unit_fits(analysis, span.text, profile)) if analysis.unit else 0.0,
+        "year_match": float(year == MATCH),
+        "year_conflict": float(year == CONFLICT),
+        "year_missing": float(year == MISSING),
+        "entity_match": e_match,
+        "entity_conflict": float(entity == CONFLICT),
+        "entity_missing": e_missing,
+        "entity_in_article": _entity_elsewhere(analysis, span.article.body, profile),
+        "entity_in_page": _entity_elsewhere(analysis, page_text, profile),
+        "ordinal_match": float(ordinal == MATCH),
+        "ordinal_conflict": float(ordinal == CONFLICT),
+        "ordinal_missing": float(ordinal == MISSING),
+        "indicator_match": float(indicator == MATCH),
+        "indicator_missing": float(indicator == MISSING),
+        "inv_rank": 1.0 / hit.rank,
+        "retrieval_score": hit.score / top_score if top_score > 0 else 0.0,
+        "in_chunk": float(hit.chunk.start <= span.start < hit.chunk.end),
+        "length": min(len(span.text), 300) / 100.0,
+        "pair": float(span.sentences > 1),
+        "slot_number": float(analysis.slot == "number"),
+        "slot_date": float(analysis.slot == "date"),
+        "slot_person": float(analysis.slot in ("person", "role", "organization", "place")),
+        "slot_list": float(analysis.slot == "list"),
+        "slot_description": float(analysis.slot in ("description", "yesno")),
+    }
+    return Alignment(
+        span=span,
+        features=f,
+        year=year,
+        found_year=found_year,
+        entity=entity,
+        found_entity=rival,
+        ordinal=ordinal,
+        found_ordinal=rival_ordinal,
+        indicator=indicator,
+    )

@@ -1,0 +1,212 @@
+"""Question → Analysis: what slot the answer fills and which constraints it must satisfy.
+
+Constraints are the words a nearby fact gets wrong: the year (asked 2022, the archive has
+2020), the office or place (明湖 vs 前程办事处), the ordinal (第三届 vs 第二届), and for number
+questions the indicator (财政收入 vs 地区生产总值). Each is found with the shared Chinese
+patterns (rag.zh) and jieba's part-of-speech tags, and matched later in rag.answer.align.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from .. import zh
+from ..profile import Profile
+from ..tokenize import expand_query, pos_cut, tokenize
+from .types import AnswerParams, Analysis
+
+_SLOT_RULES: list[tuple[str, re.Pattern[str]]] = [
+    ("date", re.compile(r"什么时[候间]|何时|哪天|哪一天|几月几[日号]|几号|日期|哪年|哪一年|什么日子|啥时候")),
+    ("list", re.compile(r"哪些|哪几|哪[两三四五六七八九十]|有什么|包括什么|分别|列举|都有|都去了|都到了")),
+    ("role", re.compile(r"什么职务|什么职位|担任什么|任什么职|什么身份|是什么职")),
+    (
+        "number",
+        re.compile(
+            r"多少|几[个家项名人次条场期件套天年倍所只批户位支棵株台辆篇起万亿]|多大|多高|多长|金额|比例|比重|百分|占比"
+            r"|增[长速]了?多|排名|第几|排[第在]?几|数量|规模|总额|多远|几成"
+        ),
+    ),
+    ("person", re.compile(r"谁|哪位|什么人|姓名|叫什么名")),
+    ("place", re.compile(r"哪里|什么地方|在哪|何处|哪个地方|地点|去了哪")),
+    (
+        "organization",
+        re.compile(r"哪个(?:部门|单位|机构|企业|公司|学校|办事处|园区|局)|哪家|什么(?:部门|单位|机构|企业)"),
+    ),
+    ("yesno", re.compile(r"是否|有没有|是不是|能不能|可不可以|吗[？?]?$")),
+]
+
+_ASKED_UNIT = re.compile(
+    r"(?:多少|几)(万元|亿元|台次|人次|平方米|公里|个百分点|[人家个项条次名位场期件套天倍篇台辆株棵亩户所批起元])"
+)
+_QUESTION_WORD = re.compile(r"是多少|有多少|多少|几[^\s，。？?]?|哪些|什么|哪|谁|何时")
+_NOUN_TAGS = ("n", "nz", "vn", "nt", "l", "j", "eng")
+_ENTITY_TAGS = ("nr", "ns", "nt", "nz")
+_FILLER = frozenset("是 有 了 的 一共 共 总共 达到 为 约 大约 经开区 郑州经开区 去年 今年 全区 总 共计".split())
+
+
+def classify(question: str) -> str:
+    """The slot a question's answer fills (see types.SLOTS); description when nothing fits."""
+    for slot, rule in _SLOT_RULES:
+        if rule.search(question):
+            return slot
+    return "description"
+
+
+def _measure_unit(question: str) -> str:
+    return next((u for w, u in MEASURE_WORDS.items() if u and w in question), "")
+
+
+def asked_unit(question: str) -> str:
+    m = _ASKED_UNIT.search(question)
+    return m.group(1) if m else ""
+
+
+def analyze(
+    question: str,
+    idf: Callable[[list[str]], Mapping[str, float]],
+    max_idf: float,
+    profile: Profile,
+    params: AnswerParams = AnswerParams(),
+) -> Analysis:
+    """Pure given the index's term statistics (`idf` of known tokens, `max_idf`)."""
+    slot = classify(question)
+    weights = token_weights(question, idf, max_idf, profile, params)
+    known = idf(sorted(weights))
+    return Analysis(
+        question=question,
+        slot=slot,
+        unit=(asked_unit(question) or _measure_unit(question)) if slot == "number" else "",
+        years=tuple(zh.years_in(question)),
+        ordinals=tuple(zh.ordinals_in(question)),
+        entities=tuple(entities_in(question, profile)),
+        indicators=tuple(indicators_in(question, profile)) if slot == "number" else (),
+        weights=weights,
+        unseen=frozenset(t for t in weights if t not in known),
+    )
+
+
+def token_weights(
+    question: str,
+    idf: Callable[[list[str]], Mapping[str, float]],
+    max_idf: float,
+    profile: Profile,
+    params: AnswerParams,
+) -> dict[str, float]:
+    """How much each question token tells: its idf in the archive.
+
+    One character (时, 条, 区) says little alone, and the sub-words search mode adds beside a
+    longer token repeat it, so both weigh less. A token the archive never saw is a content word
+    it lacks (预算, 开诊) or a colloquial filler; it weighs like a rare word, so missing content
+    counts against answering."""
+    tokens = sorted(set(tokenize(expand_query(question, profile), profile)))
+    known = idf(tokens)
+    weights: dict[str, float] = {}
+    for tok in tokens:
+        w = max(float(known[tok]), 0.05) if tok in known else params.weight_unseen * max_idf
+        if len(tok) == 1 and not tok.isdigit():
+            w *= params.weight_single_char
+        weights[tok] = w
+    for tok in tokens:
+        if any(tok != other and tok in other for other in tokens):
+            weights[tok] *= params.weight_subword
+    return weights
+
+
+def _is_org(word: str, profile: Profile) -> bool:
+    return len(word) >= 2 and any(word.endswith(s) for s in profile.org_suffixes)
+
+
+def entities_in(text: str, profile: Profile) -> list[str]:
+    """Offices, organisations, people and places named in the text, longest form first.
+
+    A name tag followed by an office word is one entity (明湖 + 办事处 -> 明湖办事处); the
+    district itself (经开区, 党工委…: profile.home_entities) is never a constraint, since
+    every article of the archive is about it."""
+    words = pos_cut(text, profile)
+    found: list[str] = []
+    i = 0
+    while i < len(words):
+        w, tag = words[i]
+        if tag.startswith(_ENTITY_TAGS) or _is_org(w, profile):
+            j, name = i, w
+            # 综合 + 行政 + 执法局: the nouns right before an office word are part of its name
+            k = i
+            while _is_org(w, profile) and k > 0 and words[k - 1][1].startswith(("n", "vn", "j")) and len(words[k - 1][0] + name) <= 10:
+                if words[k - 1][0] in profile.home_entities or (found and found[-1].endswith(words[k - 1][0])):
+                    break
+                k -= 1
+                name = words[k][0] + name
+            while j + 1 < len(words) and (_is_org(words[j + 1][0], profile) or words[j + 1][0] in ("（", "(")):
+                if words[j + 1][0] in ("（", "("):
+                    break
+                j += 1
+                name += words[j][0]
+            if (
+                len(name) >= 2
+                and name not in profile.home_entities
+                and not zh.YEAR_RE.search(name)
+                and not _QUESTION_WORD.search(name)
+            ):
+                found.append(name)
+            i = j + 1
+            continue
+        i += 1
+    # drop an entity contained in a longer one (办事处 inside 明湖办事处)
+    return [e for e in dict.fromkeys(found) if not any(e != o and e in o for o in found)]
+
+
+# Words that name a measure rather than a thing: they ask for a unit, not for a matching word.
+MEASURE_WORDS = {
+    "金额": "元", "资金": "元", "总额": "元", "投资": "元", "多少钱": "元", "人数": "人", "次数": "次",
+    "数量": "", "规模": "", "面积": "平方米", "总量": "", "数字": "", "情况": "",
+}
+
+
+def indicators_in(question: str, profile: Profile) -> list[str]:
+    """What a number question measures: the head noun (the last noun, as Chinese puts the head
+    last) of the phrase after 多少+unit ("多少条对区党工委的意见建议" -> 意见建议), else of the
+    phrase before the question word after its last 的 ("政府采购报价审核的审减率是多少" -> 审减率,
+    "经开区人口多少" -> 人口). Measure words (金额, 人数) are left to the unit check."""
+    m = _QUESTION_WORD.search(question)
+    if not m:
+        return []
+    unit = asked_unit(question)
+    after = question[m.end() :]
+    if unit and after.startswith(unit):
+        after = after[len(unit) :]
+    entities = set(entities_in(question, profile))
+
+    def head(text: str) -> str:
+        nouns = [
+            w
+            for w, tag in pos_cut(text, profile)
+            if tag.startswith(_NOUN_TAGS)
+            and w not in _FILLER
+            and w not in MEASURE_WORDS
+            and not zh.YEAR_RE.search(w)
+            and not any(w in e for e in entities)
+        ]
+        return nouns[-1] if nouns else ""
+
+    found = head(re.split(r"[，,。？?！!]", after)[0])
+    if not found:
+        before = re.split(r"[，,。？?！!]", question[: m.start()])[-1]
+        before = re.sub(r"(?:是|有|为|达到|共|一共|总共|共计|累计|了)+$", "", before)
+        tail = before.rsplit("的", 1)[-1]
+        tail = re.sub(r"^(?:郑州经开区|经开区|全区|我区)?(?:(?:19|20)\d\d\s*年)?", "", tail)
+        for measure in MEASURE_WORDS:
+            if tail.endswith(measure) and len(tail) > len(measure):
+                tail = tail[: -len(measure)]
+        tagged = pos_cut(tail, profile) if tail else []
+        if (
+            2 <= len(tail) <= 4
+            and tail not in MEASURE_WORDS
+            and tagged
+            and tagged[-1][1].startswith(_NOUN_TAGS)
+            and not any(tail in e or e in tail for e in entities)
+        ):
+            found = tail
+        else:
+            found = head(before)
+    return [found] if found else []
