@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), flush=True)
             result["runs"].append(row)
     result["machine_end"] = machine()
-    print(f"wrote {save_result(f'store_scale_{args.articles}', result)}")
+    name = f"store_scale_{args.articles}x" + args.scales.replace(",", "-")
+    print(f"wrote {save_result(name, result)}")
     return 0
 
 

@@ -47,6 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--check", action="store_true", help=f"CI gate: fail if a metric is below {THRESHOLDS.name}")
     p.add_argument("--thresholds", type=Path, default=THRESHOLDS, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store)")
     p.add_argument(
         "--compare-runs",
         nargs=2,
@@ -55,7 +56,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="compare two results.jsonl files per question kind (re-judged alike; nothing is run); --gold names their gold file "
         "when their report.json does not",
     )
-    p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store)")
     return p.parse_args(argv)
 
 

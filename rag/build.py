@@ -10,9 +10,13 @@ reusing cached vectors for unchanged chunk texts.
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .chunk import chunk_articles
@@ -22,8 +26,8 @@ from .records import Article, Page
 from .segment import file_article as whole_file_article
 from .segment import segment_page
 from .settings import Settings
+from .store import IndexDamaged, IndexProblem, Store, new_store, open_store
 from .tokenize import tokenizer_for
-from .store import IndexProblem, Store, new_store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,28 @@ def fingerprint(page: Page) -> str:
     return f"{page.sha256}:{page.year}:{page.date}"
 
 
+def open_cache(path: Path, embedder: Embedder, warnings: list[str]) -> EmbeddingCache:
+    """The embedding cache; a damaged one is moved aside (kept for inspection) and started afresh,
+    with a warning: losing cached vectors costs time, never correctness."""
+    if path.exists():
+        problem = ""
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                row = db.execute("PRAGMA quick_check").fetchone()
+                db.execute("SELECT COUNT(*) FROM vectors").fetchone()
+            if not row or row[0] != "ok":
+                problem = str(row[0] if row else "no answer")
+        except sqlite3.DatabaseError as exc:
+            problem = str(exc)
+        if problem:
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+            os.replace(path, aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            warnings.append(f"向量缓存 {path} 已损坏（{problem[:100]}），已移到 {aside.name} 并重新建立；本次需重新计算向量")
+    return EmbeddingCache(path, embedder.id, embedder.dim)
+
+
 def build_index(
     settings: Settings,
     embedder: Embedder | None = None,
@@ -89,9 +115,12 @@ def build_index(
 
     identity = index_identity(settings, embedder)
     store: Store | None = None
+    healed: list[str] = []
     if not full:
         try:
-            store = open_store(settings, expect=identity)
+            store = open_store(settings, expect=identity, verify=True)
+        except IndexDamaged as exc:
+            healed.append(f"已发布的索引已损坏，本次从语料和向量缓存完整重建：{exc}")
         except IndexProblem as exc:
             log.info("full build: %s", exc)
     previous_files: dict[str, str] = dict(store.stats().files) if store else {}
@@ -108,7 +137,7 @@ def build_index(
         files_changed=sorted(s for s in current if s in previous_files and previous_files[s] != current[s]),
         files_removed=sorted(set(previous_files) - set(current)),
         skipped=list(loaded.skipped),
-        warnings=list(getattr(loaded, "warnings", [])),
+        warnings=healed + list(getattr(loaded, "warnings", [])),
     )
     for source in report.files_changed + report.files_removed:
         store.delete_source(source)
@@ -134,7 +163,7 @@ def build_index(
     timings["tokenize"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    cache = EmbeddingCache(settings.embedding_cache, embedder.id, embedder.dim)
+    cache = open_cache(settings.embedding_cache, embedder, report.warnings)
     try:
         vectors, computed = embed_with_cache(
             embedder,

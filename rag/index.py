@@ -26,7 +26,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faiss", choices=["flat", "hnsw"], help="dense index type")
     p.add_argument("--whole-files", action="store_true", help="one article per file (do not split newspaper pages); a file starting with a news header ('2023-08-15 19:40，正文：') is one article anyway")
     p.add_argument("--profile", help="corpus profile: jingkai (default), news, or a path to a .toml file")
-    p.add_argument("--whole-files", action="store_true", help="one article per file (do not split newspaper pages)")
     p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store, local)")
     p.add_argument("--full", action="store_true", help="rebuild from scratch (embedding cache still used)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -41,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             embedder=args.embedder,
             faiss_index=args.faiss,
             split_articles=False if args.whole_files else None,
-            profile=args.profile,
             store=args.store,
+            profile=args.profile,
         )
         report = build_index(settings, progress=None if args.quiet else progress_bars(STAGE_LABELS, STAGE_UNITS), full=args.full)
     except (CorpusError, IndexProblem, ValueError, ImportError, FileNotFoundError) as exc:

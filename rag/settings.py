@@ -153,16 +153,16 @@ class Settings:
             raise ValueError("max_question_chars must be at least 10")
         if self.llm_timeout <= 0:
             raise ValueError("llm_timeout must be positive")
+        if self.store not in ("local", "milvus") or self.milvus_bm25 not in ("ours", "server"):
+            raise ValueError("store must be 'local' or 'milvus', milvus_bm25 'ours' or 'server'")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
+            raise ValueError("milvus_collection must be letters, digits and _ (not starting with a digit)")
         load_profile(str(self.profile))  # a ProfileError (a ValueError) names the file and field
 
     @property
     def corpus_profile(self) -> Profile:
         """The loaded profile (cached; validated at construction)."""
         return load_profile(str(self.profile))
-        if self.store not in ("local", "milvus") or self.milvus_bm25 not in ("ours", "server"):
-            raise ValueError("store must be 'local' or 'milvus', milvus_bm25 'ours' or 'server'")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
-            raise ValueError("milvus_collection must be letters, digits and _ (not starting with a digit)")
 
     @property
     def embedding_cache(self) -> Path:

@@ -17,6 +17,7 @@ from ..settings import Settings
 from .local import CURRENT, SCHEMA_VERSION, LocalStore, build_faiss, current_stamp, current_version, prune_versions
 from .protocol import (
     Filter,
+    IndexDamaged,
     IndexMismatch,
     IndexMissing,
     IndexProblem,
@@ -30,6 +31,7 @@ __all__ = [
     "CURRENT",
     "SCHEMA_VERSION",
     "Filter",
+    "IndexDamaged",
     "IndexMismatch",
     "IndexMissing",
     "IndexProblem",
@@ -52,15 +54,16 @@ def bm25_params(settings: Settings) -> BM25Params:
     return BM25Params(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
 
 
-def open_store(settings: Settings, expect: dict[str, Any] | None = None) -> Store:
+def open_store(settings: Settings, expect: dict[str, Any] | None = None, verify: bool = False) -> Store:
     """The published index of the configured backend; `expect`: manifest keys that must match.
 
-    Raises IndexMissing before the first publish, IndexMismatch when it was built otherwise."""
+    Raises IndexMissing before the first publish, IndexMismatch when it was built otherwise,
+    IndexDamaged when a file of it is damaged (sizes always checked; checksums with `verify`)."""
     if settings.store == "milvus":
         from .milvus import MilvusStore
 
         return MilvusStore.open(settings, expect=expect)
-    return LocalStore.load(settings.index_dir, expect=expect)
+    return LocalStore.load(settings.index_dir, expect=expect, verify=verify)
 
 
 def new_store(settings: Settings, dim: int) -> Store:

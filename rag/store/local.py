@@ -20,11 +20,15 @@ numpy arrays next to the chunk list: one vectorised comparison per bound.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
+from contextlib import contextmanager
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +40,7 @@ import scipy.sparse as sp
 
 from ..bm25 import BM25Index, BM25Params, term_matrix
 from ..records import Article, Chunk
-from .protocol import Filter, IndexMismatch, IndexMissing, StoreStats, date_key
+from .protocol import Filter, IndexDamaged, IndexMismatch, IndexMissing, IndexProblem, StoreStats, date_key
 
 log = logging.getLogger(__name__)
 
@@ -236,28 +240,40 @@ class LocalStore:
         tmp = root / f".tmp-v-{stamp}"
         final = root / f"v-{stamp}"
         tmp.mkdir()
-        manifest = {
-            **manifest,
-            "schema_version": SCHEMA_VERSION,
-            "dim": self.dim,
-            "faiss_index": self.faiss_kind,
-            "bm25": asdict(self.bm25_params),
-            "version": final.name,
-            "n_articles": len(self.article_map),
-            "n_chunks": len(self.chunks),
-            "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in self.article_map.values()))
-        _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in self.chunks))
-        np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
-        faiss.write_index(self.dense_index, str(tmp / "dense.faiss"))
-        tf = self.tf.tocsr()
-        np.save(tmp / "tf_data.npy", tf.data.astype(np.float32), allow_pickle=False)
-        np.save(tmp / "tf_indices.npy", tf.indices.astype(np.int64), allow_pickle=False)
-        np.save(tmp / "tf_indptr.npy", tf.indptr.astype(np.int64), allow_pickle=False)
-        (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-        _fsync_dir(tmp)
+        try:
+            manifest = {
+                **manifest,
+                "schema_version": SCHEMA_VERSION,
+                "dim": self.dim,
+                "faiss_index": self.faiss_kind,
+                "bm25": asdict(self.bm25_params),
+                "version": final.name,
+                "n_articles": len(self.article_map),
+                "n_chunks": len(self.chunks),
+                "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in self.article_map.values()))
+            _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in self.chunks))
+            np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
+            faiss.write_index(self.dense_index, str(tmp / "dense.faiss"))
+            tf = self.tf.tocsr()
+            np.save(tmp / "tf_data.npy", tf.data.astype(np.float32), allow_pickle=False)
+            np.save(tmp / "tf_indices.npy", tf.indices.astype(np.int64), allow_pickle=False)
+            np.save(tmp / "tf_indptr.npy", tf.indptr.astype(np.int64), allow_pickle=False)
+            (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+            manifest["version_files"] = {
+                p.name: {"size": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(tmp.iterdir()) if p.is_file()
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+            # the manifest cannot hold its own checksum: a sidecar does, checked with verify
+            (tmp / "manifest.sha256").write_text(_sha256(tmp / "manifest.json"), encoding="utf-8")
+            _fsync_dir(tmp)
+        except OSError as exc:
+            # the half-written folder goes at once: left behind it would keep a full disk full
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno == errno.ENOSPC:
+                raise IndexProblem(f"磁盘空间不足，无法写入新索引 {root}（已删除临时目录，已发布的索引不变）：请释放空间后重新运行 `python -m rag.index`") from None
+            raise
         os.replace(tmp, final)
         pointer = root / f".{CURRENT}.tmp"
         pointer.write_text(final.name, encoding="utf-8")
@@ -270,10 +286,20 @@ class LocalStore:
         return str(final)
 
     @classmethod
-    def load(cls, root: Path, expect: dict[str, Any] | None = None) -> "LocalStore":
-        """Load the published version; `expect` holds manifest keys that must match (embedder...)."""
+    def load(cls, root: Path, expect: dict[str, Any] | None = None, verify: bool = False) -> "LocalStore":
+        """Load the published version; `expect` holds manifest keys that must match (embedder...).
+
+        Every file's size is checked against the manifest (cheap); with `verify` its sha256 too
+        (the build does, so a garbled file is found and rebuilt). A damaged file raises
+        IndexDamaged naming it."""
         version = current_version(root)
-        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        sidecar = version / "manifest.sha256"
+        if verify and sidecar.is_file() and sidecar.read_text(encoding="utf-8").strip() != _sha256(version / "manifest.json"):
+            raise IndexDamaged(f"索引文件 {version / 'manifest.json'} 的校验和不符（内容被改动）：{REPAIR}")
+        with _reading(version / "manifest.json"):
+            manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict):
+                raise ValueError("not a JSON object")
         manifest["version"] = version.name
         if manifest.get("schema_version") != SCHEMA_VERSION:
             raise IndexMismatch(
@@ -286,32 +312,46 @@ class LocalStore:
                     f"index at {root} was built with {key}={manifest.get(key)!r}, but the settings say "
                     f"{want!r}: rebuild it with `python -m rag.index`"
                 )
-        vocab = json.loads((version / "vocab.json").read_text(encoding="utf-8"))
-        tf = sp.csr_matrix(
-            (
-                np.load(version / "tf_data.npy", allow_pickle=False),
-                np.load(version / "tf_indices.npy", allow_pickle=False),
-                np.load(version / "tf_indptr.npy", allow_pickle=False),
-            ),
-            shape=(manifest["n_chunks"], len(vocab)),
-        )
-        articles = {a["id"]: Article(**a) for a in _read_jsonl(version / "articles.jsonl")}
-        chunks = [Chunk(**c) for c in _read_jsonl(version / "chunks.jsonl")]
+        _check_files(version, manifest.get("version_files", {}), verify)
+        with _reading(version / "vocab.json"):
+            vocab = json.loads((version / "vocab.json").read_text(encoding="utf-8"))
+        with _reading(version / "tf_data.npy"):
+            tf = sp.csr_matrix(
+                (
+                    np.load(version / "tf_data.npy", allow_pickle=False),
+                    np.load(version / "tf_indices.npy", allow_pickle=False),
+                    np.load(version / "tf_indptr.npy", allow_pickle=False),
+                ),
+                shape=(manifest["n_chunks"], len(vocab)),
+            )
+        with _reading(version / "articles.jsonl"):
+            articles = {a["id"]: Article(**a) for a in _read_jsonl(version / "articles.jsonl")}
+            if len(articles) != manifest["n_articles"]:
+                raise ValueError(f"{len(articles)} articles, the manifest says {manifest['n_articles']}")
+        with _reading(version / "chunks.jsonl"):
+            chunks = [Chunk(**c) for c in _read_jsonl(version / "chunks.jsonl")]
+            if len(chunks) != manifest["n_chunks"] or any(c.article_id not in articles for c in chunks):
+                raise ValueError("chunks do not match the manifest or the articles")
+        with _reading(version / "vectors.npy"):
+            vectors = np.load(version / "vectors.npy", allow_pickle=False)
+            if vectors.shape != (len(chunks), manifest["dim"]):
+                raise ValueError(f"shape {vectors.shape}")
         store = cls(
             dim=manifest["dim"],
             faiss_kind=manifest["faiss_index"],
             bm25_params=BM25Params(**manifest["bm25"]),
             article_map=articles,
             chunks=chunks,
-            vectors=np.load(version / "vectors.npy", allow_pickle=False),
+            vectors=vectors,
             tf=tf,
             vocab=vocab,
             manifest=manifest,
             path=root,
         )
-        store._faiss = faiss.read_index(str(version / "dense.faiss"))
-        if store._faiss.ntotal != len(chunks):
-            raise IndexMismatch(f"index at {version} is inconsistent: rebuild it with `python -m rag.index`")
+        with _reading(version / "dense.faiss"):
+            store._faiss = faiss.read_index(str(version / "dense.faiss"))
+            if store._faiss.ntotal != len(chunks):
+                raise ValueError(f"{store._faiss.ntotal} vectors for {len(chunks)} chunks")
         return store
 
 
@@ -328,11 +368,22 @@ def build_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:
     return index
 
 
+_VERSION_NAME = re.compile(r"v-[A-Za-z0-9_.-]+")
+REPAIR = "运行 `python -m rag.index` 即可从语料和向量缓存重建（不需要 --full）"
+
+
 def current_version(root: Path) -> Path:
+    """The published version folder; CURRENT may only name a version folder inside `root`."""
     pointer = Path(root) / CURRENT
     if not pointer.is_file():
         raise IndexMissing(f"no index found at {root}: build it with `python -m rag.index`")
-    version = Path(root) / pointer.read_text(encoding="utf-8").strip()
+    with _reading(pointer):
+        name = pointer.read_text(encoding="utf-8").strip()
+    version = Path(root) / name
+    if not _VERSION_NAME.fullmatch(name) or version.resolve().parent != Path(root).resolve():
+        raise IndexDamaged(f"索引指针 {pointer} 指向索引目录之外或不是版本目录（{name[:80]!r}）：{REPAIR}")
+    if version.is_dir() and not (version / "manifest.json").is_file():
+        raise IndexDamaged(f"索引文件 {version / 'manifest.json'} 缺失：{REPAIR}")
     if not (version / "manifest.json").is_file():
         raise IndexMissing(f"index pointer {pointer} names a missing version: rebuild with `python -m rag.index`")
     return version
@@ -379,3 +430,35 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_files(version: Path, expected: dict[str, dict[str, Any]], verify: bool) -> None:
+    for name, want in expected.items():
+        path = version / name
+        if not path.is_file():
+            raise IndexDamaged(f"索引文件 {path} 缺失：{REPAIR}")
+        size = path.stat().st_size
+        if size != want["size"]:
+            raise IndexDamaged(f"索引文件 {path} 大小为 {size} 字节，应为 {want['size']} 字节（被截断或改动）：{REPAIR}")
+        if verify and _sha256(path) != want["sha256"]:
+            raise IndexDamaged(f"索引文件 {path} 的校验和不符（内容被改动）：{REPAIR}")
+
+
+@contextmanager
+def _reading(path: Path):
+    """Any failure to read or parse `path` becomes one IndexDamaged that names it."""
+    try:
+        yield
+    except IndexDamaged:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, UnicodeDecodeError) as exc:
+        what = "缺失" if isinstance(exc, FileNotFoundError) else f"无法读取：{type(exc).__name__}: {str(exc)[:120]}"
+        raise IndexDamaged(f"索引文件 {path} {what}：{REPAIR}") from None

@@ -31,6 +31,10 @@ class IndexMismatch(IndexProblem):
     pass
 
 
+class IndexDamaged(IndexProblem):
+    """A file of the published version is missing, truncated or garbled; the message names it."""
+
+
 class StoreUnavailable(IndexProblem):
     """The backend cannot be reached (a Milvus server that does not answer)."""
 
