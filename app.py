@@ -926,18 +926,18 @@ def build_archive_page(backend: Backend, upload_mb: float) -> None:
         js_on_load=None,
     )
     with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, min_width=240):
             files = gr.File(label="选择报纸文本（可多选）", file_count="multiple", file_types=[".txt", ".md"], elem_id="rag-upload", height=140)
             with gr.Row():
-                overwrite = gr.Checkbox(label="替换同名文件", value=False, elem_id="rag-overwrite")
-                upload_btn = gr.Button("上传", variant="primary", elem_id="rag-upload-btn")
+                overwrite = gr.Checkbox(label="替换同名文件", value=False, elem_id="rag-overwrite", min_width=100)
+                upload_btn = gr.Button("上传", variant="primary", elem_id="rag-upload-btn", min_width=80)
             uploads = gr.HTML("", elem_id="rag-upload-result", js_on_load=None)
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, min_width=240):
             rebuild_btn = gr.Button("更新索引", variant="primary", elem_id="rag-rebuild")
             job = gr.HTML(render.render_rebuild(archive.status().to_json()), elem_id="rag-job", js_on_load=None)
             with gr.Row():
-                pick = gr.Dropdown(choices=[], label="移除文件", elem_id="rag-remove-pick", scale=3)
-                remove_btn = gr.Button("移除", variant="stop", elem_id="rag-remove", scale=1)
+                pick = gr.Dropdown(choices=[], label="移除文件", elem_id="rag-remove-pick", scale=3, min_width=120)
+                remove_btn = gr.Button("移除", variant="stop", elem_id="rag-remove", scale=1, min_width=80)
     table = gr.HTML("", elem_id="rag-archive", js_on_load=None)
     last_job = gr.State("")
     timer = gr.Timer(1.0)  # always on: a rebuild started elsewhere (API, another tab) shows up too
