@@ -233,13 +233,18 @@ HEAD = """
     var top = row.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop - 8;
     box.scrollTo({top: Math.max(0, top), behavior: "auto"});
   }
-  // Gradio titles its toasts by level in English ("Info") whatever title= says, and its pending
-  // chat bubble reads "Loading content" to screen readers.
-  var ZH = {Info: "提示", Warning: "注意", Error: "出错了", Success: "完成", "Loading content": "正在加载"};
+  // Gradio titles its toasts by level in English ("Info") whatever title= says; its screen-reader
+  // status texts are English ("Loading content") or an untranslated key ("common.complete").
+  var ZH = {Info: "提示", Warning: "注意", Error: "出错了", Success: "完成", "Loading content": "正在加载",
+            "common.complete": "已完成"};
+  var KEY = /^[a-z]+\.[a-z_]+$/;
   function toasts() {
-    document.querySelectorAll(".toast-title, #rag-chat .sr-only").forEach(function (t) {
+    document.querySelectorAll(".toast-title, .sr-only").forEach(function (t) {
       var n = t.firstChild;
-      if (n && n.nodeType === 3 && ZH[n.nodeValue.trim()]) n.nodeValue = ZH[n.nodeValue.trim()] + (t.classList.contains("toast-title") ? " " : "");
+      if (!n || n.nodeType !== 3) return;
+      var v = n.nodeValue.trim();
+      if (ZH[v]) n.nodeValue = ZH[v] + (t.classList.contains("toast-title") ? " " : "");
+      else if (KEY.test(v)) n.nodeValue = "";
     });
   }
   var queued = false;
