@@ -233,13 +233,25 @@ HEAD = """
     var top = row.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop - 8;
     box.scrollTo({top: Math.max(0, top), behavior: "auto"});
   }
-  // Gradio titles its toasts by level in English ("Info") whatever title= says, and its pending
-  // chat bubble reads "Loading content" to screen readers.
-  var ZH = {Info: "提示", Warning: "注意", Error: "出错了", Success: "完成", "Loading content": "正在加载"};
+  // Gradio titles its toasts by level in English ("Info") whatever title= says; its screen-reader
+  // status texts are English ("Loading content") or an untranslated key ("common.complete").
+  var ZH = {Info: "提示", Warning: "注意", Error: "出错了", Success: "完成", "Loading content": "正在加载",
+            "common.complete": "已完成"};
+  var KEY = /^[a-z]+\.[a-z_]+$/;
   function toasts() {
-    document.querySelectorAll(".toast-title, #rag-chat .sr-only").forEach(function (t) {
+    document.querySelectorAll(".toast-title, .sr-only").forEach(function (t) {
       var n = t.firstChild;
-      if (n && n.nodeType === 3 && ZH[n.nodeValue.trim()]) n.nodeValue = ZH[n.nodeValue.trim()] + (t.classList.contains("toast-title") ? " " : "");
+      if (!n || n.nodeType !== 3) return;
+      var v = n.nodeValue.trim();
+      if (ZH[v]) n.nodeValue = ZH[v] + (t.classList.contains("toast-title") ? " " : "");
+      else if (KEY.test(v)) n.nodeValue = "";
+    });
+    // the queue badge while an answer waits: "In queue: 1 of 1" / "queue: 1/1"
+    document.querySelectorAll(".progress-text, .meta-text, .meta-text-center").forEach(function (el) {
+      el.childNodes.forEach(function (n) {
+        if (n.nodeType === 3 && /queue/i.test(n.nodeValue))
+          n.nodeValue = n.nodeValue.replace(/in queue:?/i, "排队中：").replace(/queue:?/i, "排队中：").replace(/ of /, " / ");
+      });
     });
   }
   var queued = false;
@@ -930,18 +942,18 @@ def build_archive_page(backend: Backend, upload_mb: float) -> None:
         js_on_load=None,
     )
     with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, min_width=240):
             files = gr.File(label="选择报纸文本（可多选）", file_count="multiple", file_types=[".txt", ".md"], elem_id="rag-upload", height=140)
             with gr.Row():
-                overwrite = gr.Checkbox(label="替换同名文件", value=False, elem_id="rag-overwrite")
-                upload_btn = gr.Button("上传", variant="primary", elem_id="rag-upload-btn")
+                overwrite = gr.Checkbox(label="替换同名文件", value=False, elem_id="rag-overwrite", min_width=100)
+                upload_btn = gr.Button("上传", variant="primary", elem_id="rag-upload-btn", min_width=80)
             uploads = gr.HTML("", elem_id="rag-upload-result", js_on_load=None)
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, min_width=240):
             rebuild_btn = gr.Button("更新索引", variant="primary", elem_id="rag-rebuild")
             job = gr.HTML(render.render_rebuild(archive.status().to_json()), elem_id="rag-job", js_on_load=None)
             with gr.Row():
-                pick = gr.Dropdown(choices=[], label="移除文件", elem_id="rag-remove-pick", scale=3)
-                remove_btn = gr.Button("移除", variant="stop", elem_id="rag-remove", scale=1)
+                pick = gr.Dropdown(choices=[], label="移除文件", elem_id="rag-remove-pick", scale=3, min_width=120)
+                remove_btn = gr.Button("移除", variant="stop", elem_id="rag-remove", scale=1, min_width=80)
     table = gr.HTML("", elem_id="rag-archive", js_on_load=None)
     last_job = gr.State("")
     timer = gr.Timer(1.0)  # always on: a rebuild started elsewhere (API, another tab) shows up too
