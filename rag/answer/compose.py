@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from .. import zh
 from ..profile import Profile
@@ -180,7 +181,7 @@ def compose(
         text = f"{lead}{markers or '[1]'}\n{quotes}" if lead else quotes
         return Answer(q, text, False, citations=citations, contexts=list(hits), kind=analysis.slot, lead=lead)
     if decision.action == "nearby":
-        citations = cite(decision.chosen)
+        citations = cite([_with_its_year(a) for a in decision.chosen])
         c = citations[0]
         fields = {
             "asked": decision.asked,
@@ -208,6 +209,21 @@ def compose(
         return Answer(q, text, True, citations=citations, contexts=list(hits), kind=analysis.slot, note="weak evidence")
     note = "no matching passages" if decision.reason == "no-hits" else "weak evidence"
     return Answer(q, TEMPLATES["not_found"], True, contexts=list(hits), kind=analysis.slot, note=note)
+
+
+def _with_its_year(a: Alignment) -> Alignment:
+    """A nearby fact labelled with a year its quote does not print is quoted from the clause of
+    its paragraph that names that year, so the label's number is in the cited text too."""
+    s = a.span
+    if not a.found_year or str(a.found_year) in s.text:
+        return a
+    body = s.article.body
+    para = body.rfind("\n", 0, s.start) + 1
+    named = [m for m in zh.YEAR_RE.finditer(body, para, s.start) if m.group(1) == str(a.found_year)]
+    if not named:
+        return a
+    start = max((body.rfind(c, para, named[-1].start()) for c in "。；！？"), default=-1) + 1
+    return replace(a, span=replace(s, start=max(start, para)))
 
 
 def _contains_part(quote: str, lead: str) -> bool:

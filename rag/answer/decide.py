@@ -185,16 +185,18 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
             if a.features["slot_fit"] >= top.features["slot_fit"]:
                 chosen.append(a)
         return Decision("answer", tuple(chosen), confidence=p)
-    nearby = []
-    for a in scored:
-        if (a.conflicts or a.indicator == MISSING) and (a.features["slot_fit"] or analysis.slot not in HARD_SLOTS):
-            pf = model.answer_probability(question_features(a, a.free_score, None, freed(a.features)))
-            if pf >= model.threshold:
-                nearby.append((pf, a))
-    if nearby and (top is None or max(pf for pf, _ in nearby) > p):
-        pf, near = max(nearby, key=lambda x: (x[0], -x[1].span.hit.rank))
-        reason, asked, found = _why(analysis, near)
-        return Decision("nearby", (near,), reason, asked, found, confidence=pf)
+    # The nearby fact is the span the ranker would put first had its conflict not been there;
+    # it is offered only if the answer model would then have answered with it.
+    rivals = [
+        a for a in scored if (a.conflicts or a.indicator == MISSING) and (a.features["slot_fit"] or analysis.slot not in HARD_SLOTS)
+    ]
+    if rivals:
+        near = max(rivals, key=lambda a: (a.free_score, -a.span.hit.rank))
+        others = [b.score for b in scored if b.span.article.id != near.span.article.id]
+        pf = model.answer_probability(question_features(near, near.free_score, max(others, default=None), freed(near.features)))
+        if pf >= model.threshold and (top is None or pf > p):
+            reason, asked, found = _why(analysis, near)
+            return Decision("nearby", (near,), reason, asked, found, confidence=pf)
     closest = top or next(iter(scored), None)
     if closest is not None and closest.features["coverage"] >= params.nearby_min_coverage:
         reason = "no-number" if analysis.slot == "number" and top is None else "weak"
