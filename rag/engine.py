@@ -28,6 +28,7 @@ from .settings import Settings
 from .store import Filter, Store, open_store, published_version
 from .textnorm import clean_line
 from .tokenize import tokenize
+from .verify import trusted_limit
 
 if TYPE_CHECKING:
     from .llm import LLMAnswerer
@@ -62,10 +63,11 @@ def model_passages(answer: Answer, store: Store) -> list[Hit]:
     passages: list[Hit] = []
     covered: list[tuple[str, int, int]] = []
     for c in answer.citations:
+        if any(h.chunk.article_id == c.article_id and h.chunk.start <= c.start and c.end <= h.chunk.end for h in answer.contexts):
+            continue  # a retrieved chunk already holds the quote
         body = store.article(c.article_id).body
         start = body.rfind("\n", 0, c.start) + 1
-        end = body.find("\n", c.end)
-        end = len(body) if end < 0 else end
+        end = min(trusted_limit(body, c.start), max(c.end, trusted_limit(body, c.start)))
         if end - start > PASSAGE_MAX:  # a long paragraph: the quote with its neighbourhood
             start = max(start, c.start - (PASSAGE_MAX - (c.end - c.start)) // 2)
             end = min(end, start + PASSAGE_MAX)
@@ -77,8 +79,6 @@ def model_passages(answer: Answer, store: Store) -> list[Hit]:
     for h in answer.contexts:
         if len(passages) >= max(len(answer.contexts), 1):
             break
-        if any(aid == h.chunk.article_id and s <= h.chunk.start and h.chunk.end <= e for aid, s, e in covered):
-            continue
         passages.append(dataclasses.replace(h, rank=len(passages) + 1))
     return passages
 

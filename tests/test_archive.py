@@ -173,7 +173,7 @@ def _loaded(archive: Archive):
 def test_rebuild_indexes_new_file_lists_bad_one_and_runs_one_at_a_time(live):
     (live.corpus / "bad.txt").write_bytes(bytes(range(256)) * 4)  # copied in by hand, not uploaded
     assert live.save("测试园区.txt", NEW_PAGE.encode("gb18030")).ok
-    rows = {r.file: r for r in live.entries(_loaded(live).articles, _loaded(live).manifest)}
+    rows = {r.file: r for r in live.entries(_loaded(live).article_map, _loaded(live).manifest)}
     assert rows["测试园区.txt"].state == "待重建" and rows["测试园区.txt"].articles == 0
     assert rows["bad.txt"].state == "有问题" and "编码" in rows["bad.txt"].problem
     assert rows["003_c4740e32d0d06a7b.txt"].state == "已收录" and rows["003_c4740e32d0d06a7b.txt"].articles > 0
@@ -188,7 +188,7 @@ def test_rebuild_indexes_new_file_lists_bad_one_and_runs_one_at_a_time(live):
     assert "新增 1 版" in final.message and "1 个文件无法读取" in final.message
 
     store = _loaded(live)
-    rows = {r.file: r for r in live.entries(store.articles, store.manifest)}
+    rows = {r.file: r for r in live.entries(store.article_map, store.manifest)}
     new = rows["测试园区.txt"]
     assert (new.state, new.articles, new.titles) == ("已收录", 1, ["测试园区新建污水处理厂"])
     assert new.issue_date.startswith("2024年") and new.indexed_at
@@ -201,13 +201,13 @@ def test_rebuild_indexes_new_file_lists_bad_one_and_runs_one_at_a_time(live):
 def test_removed_file_is_listed_until_the_rebuild(live):
     live.remove("003_c4740e32d0d06a7b.txt")
     store = _loaded(live)
-    rows = {r.file: r for r in live.entries(store.articles, store.manifest)}
+    rows = {r.file: r for r in live.entries(store.article_map, store.manifest)}
     assert rows["003_c4740e32d0d06a7b.txt"].state == "已移除，待重建"
     live.start_rebuild()
     assert live.wait(120).state == "done"
     store = _loaded(live)
-    assert "003_c4740e32d0d06a7b.txt" not in {r.file for r in live.entries(store.articles, store.manifest)}
-    assert all(a.source != "003_c4740e32d0d06a7b.txt" for a in store.articles.values())
+    assert "003_c4740e32d0d06a7b.txt" not in {r.file for r in live.entries(store.article_map, store.manifest)}
+    assert all(a.source != "003_c4740e32d0d06a7b.txt" for a in store.articles())
 
 
 # -- JSON routes -----------------------------------------------------------------------------
