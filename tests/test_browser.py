@@ -210,7 +210,7 @@ def test_conversation_with_citations_follow_up_and_abstention(page, seed_base, s
     first = wait_answer(page, 1)
     text = first.locator(".rag-text").inner_text()
     assert "13.92亿元" in text
-    assert titles(first) == [BONDS_TITLE]
+    assert set(titles(first)) == {BONDS_TITLE}
     meta = first.locator(".rag-src-meta").first.inner_text()
     assert meta == "2020年5月25日 · 经开时报 第4份" and "c4740e32" not in first.inner_text()
     assert first.locator(".rag-src mark").first.inner_text().endswith("13.92亿元，是2019年专项债券全年发行额1.86倍。")
