@@ -33,7 +33,7 @@ from rag.settings import BUNDLED_CORPUS, SHARED_ENV, Settings
 from rag.settings import shared_dir as shared_root
 
 CHROMIUM_ENV = "RAG_CHROMIUM"
-SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "chromium", "serve", "st_embedder", "llm_server"})
+SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "chromium", "browser", "serve", "st_embedder", "llm_server"})
 
 
 def pytest_collection_modifyitems(config, items):
@@ -91,10 +91,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(app) -> Iterator[str]:
-    """Run `app` with uvicorn in a thread on a free loopback port; yields its base URL."""
+def _serve(app, root_logging: bool = False) -> Iterator[str]:
+    """Run `app` with uvicorn in a thread on a free loopback port; yields its base URL.
+
+    root_logging: uvicorn logs through the root logger (log_config=None), so `caplog` sees
+    "Exception in ASGI application"."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    extra = {"log_config": None} if root_logging else {}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **extra))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -113,6 +117,20 @@ def _serve(app) -> Iterator[str]:
 def serve() -> Callable[..., Iterator[str]]:
     """`yield from serve(app)` in a fixture: the app on a real HTTP server for its lifetime."""
     return _serve
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium for the session (each test opens its own context)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

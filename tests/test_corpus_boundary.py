@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.build import build_index
 from rag.load import DEFAULT_MAX_FILE_BYTES, CorpusError, decode, load_corpus
 from rag.settings import Settings
 
