@@ -33,7 +33,7 @@ from rag.settings import BUNDLED_CORPUS, SHARED_ENV, Settings
 from rag.settings import shared_dir as shared_root
 
 CHROMIUM_ENV = "RAG_CHROMIUM"
-SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "chromium", "browser", "serve", "st_embedder", "llm_server"})
+SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "gold_run", "chromium", "browser", "serve", "st_embedder", "llm_server"})
 
 
 def pytest_collection_modifyitems(config, items):
@@ -83,6 +83,15 @@ def seed_settings(tmp_path_factory, embedder, shared_cache) -> Settings:
 def seed_index(seed_settings) -> Path:
     """The session's index of the seed pages, as a folder (read-only)."""
     return seed_settings.index_dir
+
+
+@pytest.fixture(scope="session")
+def gold_run(seed_index, embedder):
+    """The gold set answered once, through the eval harness in the configured fusion: the CI gate
+    judges it and the answer tests read its answers (answering 155 questions is minutes here)."""
+    from eval.harness import EvalConfig, run_eval
+
+    return run_eval(EvalConfig(index=seed_index, build=False), embedder=embedder)
 
 
 def _free_port() -> int:
