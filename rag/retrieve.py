@@ -102,7 +102,7 @@ class Retriever:
             if chunk.article_id in seen:
                 continue
             seen.add(chunk.article_id)
-            hits.append(Hit(chunk=chunk, score=score, rank=len(hits) + 1, sparse_rank=row["s"], dense_rank=row["d"]))
+            hits.append(Hit(chunk=chunk, score=score, rank=len(hits) + 1))
         return hits
 
 
