@@ -142,7 +142,7 @@ table.rag-archive th {white-space: nowrap; background: var(--background-fill-sec
 ul.rag-uploads {margin: .3em 0; padding-left: 1.2em; font-size: .9em;}
 .rag-up-ok {color: #067647;} .rag-up-bad {color: #b42318;}
 @media (max-width: 640px) {
-  body .gradio-container .main.fillable, body .gradio-container .main {padding-left: 10px !important; padding-right: 10px !important;}
+  .gradio-container {padding: 0 6px !important;}
   .rag-header p {display: none;}
   .rag-header h1 {font-size: 1.15em;}
   .rag-src-meta {display: block; margin-left: 0;}
