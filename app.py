@@ -292,6 +292,7 @@ class Backend:
         self._embedder = embedder
         self._engine: Engine | None = None
         self._init_lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one request at a time opens a newly published index
         self.gate = make_gate(settings.ask_concurrency)
         # the archive page's rebuilds use their own embedder: they run while questions are answered
         self.archive = Archive(settings, embedder_factory=lambda: serving_embedder(settings))
@@ -308,14 +309,24 @@ class Backend:
             return self._engine
 
     def refresh(self, deadline: float | None = None) -> Engine:
-        """The Engine, with a newly published index loaded under the write side of the gate."""
+        """The Engine, with a newly published index switched in under the write side of the gate.
+
+        One request opens the new version while the others go on answering from the loaded one;
+        only the switch itself waits for the answers in progress. (Opening under the write side
+        held every answer for the whole load: the load benchmark's latency spike at the reindex.)"""
         engine = self.engine()
-        if current_stamp(self.settings.index_dir) != engine.status["version"]:
-            with self.gate.writing(deadline):
-                try:
-                    engine.reload()
-                except Exception as exc:  # a broken new version must not take the page down: keep the loaded one
-                    log.warning("index reload failed, keeping the loaded one: %s", exc)
+        if current_stamp(self.settings.index_dir) != engine.status["version"] and self._reload_lock.acquire(blocking=False):
+            try:
+                found = engine.open_published()
+                if found is not None:
+                    with self.gate.writing(deadline):
+                        engine.use(*found)
+            except Busy:
+                raise
+            except Exception as exc:  # a broken new version must not take the page down: keep the loaded one
+                log.warning("index reload failed, keeping the loaded one: %s", exc)
+            finally:
+                self._reload_lock.release()
         return engine
 
     @contextmanager
