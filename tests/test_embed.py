@@ -118,6 +118,7 @@ def test_cache_fill_sorts_misses_and_keeps_input_order(tmp_path):
     np.testing.assert_array_equal(out[:, 0], [len(t) for t in TEXTS])
 
 
+@pytest.mark.slow  # imports torch (seconds)
 def test_auto_device_is_the_cpu_here_and_cuda_says_why_not():
     assert resolve_device("auto") == "cpu"
     assert resolve_device("cpu") == "cpu"
@@ -127,6 +128,7 @@ def test_auto_device_is_the_cpu_here_and_cuda_says_why_not():
         Settings(embed_device="gpu")
 
 
+@pytest.mark.slow  # imports torch
 def test_throughput_bench_on_cuda_stops_with_a_clear_message(capsys):
     from bench.embed_throughput import main
 
