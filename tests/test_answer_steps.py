@@ -171,7 +171,7 @@ def test_constraints_of_a_question():
     assert entities_in("明湖办事处组织开展了什么活动", PROFILE) == ["明湖办事处"]
     assert "经开区" not in entities_in("经开区2023年财政收入是多少", PROFILE)
     assert indicators_in("经开区2023年财政收入是多少", PROFILE) == ["财政收入"]
-    assert indicators_in("经开区人口多少", PROFILE) == ["人口"]
+    assert indicators_in("经开区人口多少", PROFILE) == []  # 人口 asks for a head count (unit 人)
 
 
 def test_quantities_skip_years_dates_and_ordinals():
@@ -266,3 +266,14 @@ def test_the_nearby_threshold_is_read_from_the_model_file(tmp_path):
     path2 = tmp_path / "m2.json"
     path2.write_text(_json.dumps(data), encoding="utf-8")
     assert load_model(str(path2)).nearby_bar == data["threshold"]
+
+
+def test_a_per_capita_base_is_no_population_figure(answerer):
+    from rag.answer.align import unit_fits
+
+    text = "截至2020年末，经开区每万人口发明专利拥有量为95件。"
+    population = answerer.analyze("经开区人口多少")
+    assert population.unit == "人"
+    assert not unit_fits(population, text, PROFILE)  # 95件 is no head count, 万人 of 每万人口 no quantity
+    patents = answerer.analyze("经开区每万人口发明专利拥有量是多少")
+    assert patents.unit == "" and number_lead(patents, text, PROFILE) == "95件"

@@ -32,6 +32,8 @@ def quantities(text: str) -> list[re.Match[str]]:
             continue  # 5月, 8点, 3届: a date, a clock time, an edition
         if re.fullmatch(f"[{zh.CN_DIGITS}]+", q):  # 统一, 一流: a bare numeral is no quantity
             continue
+        if re.match(r"[十百千万亿]", q) or text[max(0, m.start() - 1) : m.start()] == "每":
+            continue  # 万人 of 每万人口, 每3人: a per-unit base, not a figure
         if not re.search(r"\d", q) and q[0] in "一" and len(q) == 2 and q[1] in "个项":  # 一个, 一项: wording
             continue
         out.append(m)
