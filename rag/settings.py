@@ -127,6 +127,20 @@ class Settings:
     llm_temperature: float = 0.0
     llm_timeout: float = 30.0
     llm_max_tokens: int = 512
+    # progressive build (issue 13): `rag.index` publishes a BM25-ready version first, then a new
+    # version after every dense_publish_chunks newly embedded chunks or dense_publish_seconds,
+    # whichever comes first (checked every dense_check_chunks). Tokenizing runs in
+    # tokenize_workers processes (0: one per core, 1: in this process) once a build has at least
+    # tokenize_parallel_min chunks. build_lock_poll: seconds between looks at a held build lock
+    # (`--wait`). A file whose size and mtime match the last build is not read again unless its
+    # mtime is within mtime_trust_margin seconds of that build's start (it may have changed since).
+    dense_publish_chunks: int = 2000
+    dense_publish_seconds: float = 300.0
+    dense_check_chunks: int = 128
+    tokenize_workers: int = 0
+    tokenize_parallel_min: int = 3000
+    build_lock_poll: float = 0.5
+    mtime_trust_margin: float = 2.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
@@ -157,6 +171,10 @@ class Settings:
             raise ValueError("store must be 'local' or 'milvus', milvus_bm25 'ours' or 'server'")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
             raise ValueError("milvus_collection must be letters, digits and _ (not starting with a digit)")
+        if self.dense_publish_chunks < 1 or self.dense_check_chunks < 1 or self.dense_publish_seconds <= 0:
+            raise ValueError("dense_publish_chunks and dense_check_chunks must be >= 1, dense_publish_seconds > 0")
+        if self.tokenize_workers < 0 or self.tokenize_parallel_min < 0:
+            raise ValueError("tokenize_workers and tokenize_parallel_min must be >= 0")
         load_profile(str(self.profile))  # a ProfileError (a ValueError) names the file and field
 
     @property

@@ -5,14 +5,23 @@ The index is a folder of plain files (no pickle):
     index/CURRENT                  name of the published version (replaced atomically)
     index/v-<stamp>/manifest.json  schema version, embedder, tokenizer, settings, file hashes
     index/v-<stamp>/articles.jsonl, chunks.jsonl    records as UTF-8 JSON lines
-    index/v-<stamp>/vectors.npy    float32 chunk vectors (allow_pickle=False)
-    index/v-<stamp>/dense.faiss    faiss.write_index of those vectors (Flat or HNSW)
+    index/v-<stamp>/vectors.npy    float32 chunk vectors (allow_pickle=False); zero rows for chunks
+                                   not embedded yet
+    index/v-<stamp>/has_vector.npy which chunks have a vector (a progressive build fills it in)
+    index/v-<stamp>/dense.faiss    faiss.write_index of the vectors that exist (Flat or HNSW)
     index/v-<stamp>/tf_*.npy, vocab.json   BM25 term-frequency matrix (CSR) and vocabulary
     index/cache/embeddings.sqlite  embedding cache shared by builds
 
 A build writes a new version folder completely, then replaces CURRENT with os.replace: a
 crash or Ctrl-C mid-build leaves the previous version published and loadable. Readers resolve
-CURRENT once per load, so a running app never sees a half-written index.
+CURRENT once per load, so a running app never sees a half-written index. Files whose content
+did not change since the version this store was loaded from (or last published) are hard links
+to that version's files, not rewritten: a progressive build that only adds vectors rewrites
+only the vector files.
+
+Dense search covers only chunks that have a vector: FAISS holds those rows, and its ids map
+back to chunk positions, so a version published before embedding finished (BM25 first) answers
+from BM25 plus the vectors there are.
 
 A `Filter` becomes a boolean mask over per-chunk columns (year, date, source code) kept as
 numpy arrays next to the chunk list: one vectorised comparison per bound.
@@ -46,6 +55,13 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 CURRENT = "CURRENT"
+# the files of a version, by what changes them: records (add/delete), terms (add/delete),
+# vectors (add/delete/set_vectors); a group unchanged since the base version is hard-linked
+FILE_GROUPS: dict[str, tuple[str, ...]] = {
+    "records": ("articles.jsonl", "chunks.jsonl"),
+    "terms": ("tf_data.npy", "tf_indices.npy", "tf_indptr.npy", "vocab.json"),
+    "vectors": ("vectors.npy", "has_vector.npy", "dense.faiss"),
+}
 
 
 @dataclass
@@ -62,22 +78,38 @@ class LocalStore:
     vocab: dict[str, int] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    has_vector: np.ndarray | None = None  # bool per chunk; None: every chunk has one
 
     def __post_init__(self) -> None:
         if self.vectors.size == 0:
             self.vectors = np.zeros((0, self.dim), dtype=np.float32)
+        if self.has_vector is None:
+            self.has_vector = np.ones(len(self.vectors), dtype=bool)
         self._bm25: BM25Index | None = None
         self._faiss: faiss.Index | None = None
+        self._dense_rows: np.ndarray | None = None
         self._chunk_pos: dict[str, int] = {}
         self._columns: dict[str, np.ndarray] | None = None
         self._source_codes: dict[str, int] = {}
+        # file groups changed since `_base` (the version loaded or last published): only these
+        # are written at publish, the others are hard-linked from `_base`
+        self._dirty: set[str] = set(FILE_GROUPS)
+        self._base: Path | None = None
+        self._base_files: dict[str, dict[str, Any]] = {}
 
     # -- write path -------------------------------------------------------------------
     def add(self, articles, chunks, vectors, tokens) -> None:
+        """`vectors`: one row per chunk; a row of NaN (or `vectors=None`: every row) means the
+        chunk has no vector yet (`set_vectors` adds it later)."""
+        if vectors is None:
+            vectors = np.full((len(chunks), self.dim), np.nan, dtype=np.float32)
         if len(chunks) != len(vectors) or len(chunks) != len(tokens):
             raise ValueError("chunks, vectors and tokens must have the same length")
         if len(chunks) and vectors.shape[1] != self.dim:
             raise ValueError(f"vectors have dimension {vectors.shape[1]}, store expects {self.dim}")
+        vectors = np.asarray(vectors, dtype=np.float32)
+        present = ~np.isnan(vectors).any(axis=1) if len(vectors) else np.zeros(0, dtype=bool)
+        vectors = np.where(present[:, None], vectors, 0.0).astype(np.float32) if len(vectors) else vectors
         for a in articles:
             self.article_map[a.id] = a
         new_tf = term_matrix(tokens, self.vocab)
@@ -86,29 +118,68 @@ class LocalStore:
             old = sp.csr_matrix((old.data, old.indices, old.indptr), shape=(old.shape[0], len(self.vocab)))
         self.tf = sp.vstack([old, new_tf], format="csr")
         self.chunks.extend(chunks)
-        self.vectors = np.vstack([self.vectors, np.asarray(vectors, dtype=np.float32)])
+        self.vectors = np.vstack([self.vectors, vectors])
+        self.has_vector = np.concatenate([self.has_vector, present])
         self._invalidate()
 
     def delete_article(self, article_id: str) -> int:
-        keep = np.array([c.article_id != article_id for c in self.chunks], dtype=bool)
+        return self._delete({article_id})
+
+    def delete_source(self, source: str) -> int:
+        return self._delete({a.id for a in self.article_map.values() if a.source == source})
+
+    def _delete(self, article_ids: set[str]) -> int:
+        """One pass over the chunks for any number of articles (a removed page has dozens)."""
+        if not article_ids:
+            return 0
+        keep = np.fromiter((c.article_id not in article_ids for c in self.chunks), dtype=bool, count=len(self.chunks))
         removed = int((~keep).sum())
-        self.article_map.pop(article_id, None)
+        for a in article_ids:
+            self.article_map.pop(a, None)
+        self._dirty.add("records")
         if removed:
             self.chunks = [c for c, k in zip(self.chunks, keep) if k]
             self.vectors = self.vectors[keep]
+            self.has_vector = self.has_vector[keep]
             self.tf = self.tf[np.flatnonzero(keep)]
             self._invalidate()
         return removed
 
-    def delete_source(self, source: str) -> int:
-        ids = [a.id for a in self.article_map.values() if a.source == source]
-        return sum(self.delete_article(i) for i in ids)
+    def set_vectors(self, chunk_ids, vectors) -> None:
+        """Give chunks already in the store their vectors (a progressive build, after `add`)."""
+        if not len(chunk_ids):
+            return
+        if not self._chunk_pos:
+            self._chunk_pos = {c.id: i for i, c in enumerate(self.chunks)}
+        rows = np.fromiter((self._chunk_pos[c] for c in chunk_ids), dtype=np.int64, count=len(chunk_ids))
+        self.vectors[rows] = np.asarray(vectors, dtype=np.float32)
+        self.has_vector[rows] = True
+        self._faiss = None
+        self._dense_rows = None
+        self._dirty.add("vectors")
+
+    def missing_vectors(self) -> list[Chunk]:
+        """Chunks that have no vector yet, in index order."""
+        return [self.chunks[i] for i in np.flatnonzero(~self.has_vector)]
+
+    def has_vectors(self, chunk_ids) -> list[bool]:
+        if not self._chunk_pos:
+            self._chunk_pos = {c.id: i for i, c in enumerate(self.chunks)}
+        pos = self._chunk_pos
+        return [bool(self.has_vector[pos[c]]) if c in pos else False for c in chunk_ids]
+
+    def dense_coverage(self) -> float:
+        """Share of chunks that have a vector (1.0 for an empty store)."""
+        n = len(self.has_vector)
+        return float(self.has_vector.sum()) / n if n else 1.0
 
     def _invalidate(self) -> None:
         self._bm25 = None
         self._faiss = None
+        self._dense_rows = None
         self._chunk_pos = {}
         self._columns = None
+        self._dirty.update(FILE_GROUPS)
 
     # -- read path ----------------------------------------------------------------------
     @property
@@ -118,9 +189,17 @@ class LocalStore:
         return self._bm25
 
     @property
+    def dense_rows(self) -> np.ndarray:
+        """Chunk position of each FAISS id (the chunks that have a vector)."""
+        if self._dense_rows is None:
+            self._dense_rows = np.flatnonzero(self.has_vector)
+        return self._dense_rows
+
+    @property
     def dense_index(self) -> faiss.Index:
         if self._faiss is None:
-            self._faiss = build_faiss(self.vectors, self.faiss_kind)
+            rows = self.dense_rows
+            self._faiss = build_faiss(self.vectors if len(rows) == len(self.vectors) else self.vectors[rows], self.faiss_kind)
         return self._faiss
 
     def article(self, article_id: str) -> Article | None:
@@ -212,13 +291,14 @@ class LocalStore:
         return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def search_dense(self, vector, k, where=Filter()):
-        if not self.chunks:
+        rows = self.dense_rows
+        if not len(rows):
             return []
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         mask = self._mask(where)
         params = None
         if mask is not None:
-            allowed = np.flatnonzero(mask).astype(np.int64)
+            allowed = np.flatnonzero(mask if len(rows) == len(self.chunks) else mask[rows]).astype(np.int64)
             if allowed.size == 0:
                 return []
             selector = faiss.IDSelectorBatch(allowed)
@@ -227,9 +307,9 @@ class LocalStore:
                 if self.faiss_kind == "hnsw"
                 else faiss.SearchParameters(sel=selector)
             )
-        k = min(k, len(self.chunks))
+        k = min(k, len(rows))
         scores, ids = self.dense_index.search(q, k, params=params) if params else self.dense_index.search(q, k)
-        return [(self.chunks[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        return [(self.chunks[rows[i]], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
     # -- persistence --------------------------------------------------------------------
     def publish(self, manifest: dict[str, Any], root: Path | None = None) -> str:
@@ -250,20 +330,17 @@ class LocalStore:
                 "version": final.name,
                 "n_articles": len(self.article_map),
                 "n_chunks": len(self.chunks),
+                "n_dense": int(self.has_vector.sum()),
                 "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
-            _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in self.article_map.values()))
-            _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in self.chunks))
-            np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
-            faiss.write_index(self.dense_index, str(tmp / "dense.faiss"))
-            tf = self.tf.tocsr()
-            np.save(tmp / "tf_data.npy", tf.data.astype(np.float32), allow_pickle=False)
-            np.save(tmp / "tf_indices.npy", tf.indices.astype(np.int64), allow_pickle=False)
-            np.save(tmp / "tf_indptr.npy", tf.indptr.astype(np.int64), allow_pickle=False)
-            (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
-            manifest["version_files"] = {
-                p.name: {"size": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(tmp.iterdir()) if p.is_file()
-            }
+            files: dict[str, dict[str, Any]] = {}
+            for group, names in FILE_GROUPS.items():
+                if group not in self._dirty and self._link_from_base(names, tmp, files):
+                    continue
+                self._write_group(group, tmp)
+                for name in names:
+                    files[name] = {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+            manifest["version_files"] = dict(sorted(files.items()))
             (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
             # the manifest cannot hold its own checksum: a sidecar does, checked with verify
             (tmp / "manifest.sha256").write_text(_sha256(tmp / "manifest.json"), encoding="utf-8")
@@ -281,9 +358,48 @@ class LocalStore:
         _fsync_dir(root)
         self.manifest = manifest
         self.path = root
+        self._set_base(final, manifest["version_files"])
         prune_versions(root, keep={final.name})
         log.info("published %s (%d articles, %d chunks)", final, len(self.article_map), len(self.chunks))
         return str(final)
+
+    def _write_group(self, group: str, tmp: Path) -> None:
+        if group == "records":
+            _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in self.article_map.values()))
+            _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in self.chunks))
+        elif group == "terms":
+            tf = self.tf.tocsr()
+            np.save(tmp / "tf_data.npy", tf.data.astype(np.float32), allow_pickle=False)
+            np.save(tmp / "tf_indices.npy", tf.indices.astype(np.int64), allow_pickle=False)
+            np.save(tmp / "tf_indptr.npy", tf.indptr.astype(np.int64), allow_pickle=False)
+            (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+        else:
+            np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
+            np.save(tmp / "has_vector.npy", self.has_vector.astype(bool), allow_pickle=False)
+            faiss.write_index(self.dense_index, str(tmp / "dense.faiss"))
+
+    def _link_from_base(self, names: tuple[str, ...], tmp: Path, files: dict[str, dict[str, Any]]) -> bool:
+        """Hard-link an unchanged group's files from the base version, checksums carried over
+        from its manifest (checked when the base was loaded); False: write them instead."""
+        if self._base is None or any(n not in self._base_files for n in names):
+            return False
+        try:
+            for name in names:
+                src = self._base / name
+                if src.stat().st_size != self._base_files[name]["size"]:
+                    raise OSError(f"{src} changed size")
+                os.link(src, tmp / name)
+        except OSError as exc:
+            log.info("writing instead of linking: %s", exc)
+            for name in names:
+                (tmp / name).unlink(missing_ok=True)
+            return False
+        files.update({n: dict(self._base_files[n]) for n in names})
+        return True
+
+    def _set_base(self, version: Path, version_files: dict[str, dict[str, Any]]) -> None:
+        self._base, self._base_files = version, dict(version_files)
+        self._dirty = set()
 
     @classmethod
     def load(cls, root: Path, expect: dict[str, Any] | None = None, verify: bool = False) -> "LocalStore":
@@ -336,6 +452,12 @@ class LocalStore:
             vectors = np.load(version / "vectors.npy", allow_pickle=False)
             if vectors.shape != (len(chunks), manifest["dim"]):
                 raise ValueError(f"shape {vectors.shape}")
+        has_vector = None
+        if "has_vector.npy" in manifest.get("version_files", {}) or (version / "has_vector.npy").exists():
+            with _reading(version / "has_vector.npy"):
+                has_vector = np.load(version / "has_vector.npy", allow_pickle=False).astype(bool)
+                if has_vector.shape != (len(chunks),):
+                    raise ValueError(f"shape {has_vector.shape}")
         store = cls(
             dim=manifest["dim"],
             faiss_kind=manifest["faiss_index"],
@@ -347,11 +469,13 @@ class LocalStore:
             vocab=vocab,
             manifest=manifest,
             path=root,
+            has_vector=has_vector,
         )
         with _reading(version / "dense.faiss"):
             store._faiss = faiss.read_index(str(version / "dense.faiss"))
-            if store._faiss.ntotal != len(chunks):
-                raise ValueError(f"{store._faiss.ntotal} vectors for {len(chunks)} chunks")
+            if store._faiss.ntotal != len(store.dense_rows):
+                raise ValueError(f"{store._faiss.ntotal} vectors for {len(store.dense_rows)} chunks that have one")
+        store._set_base(version, manifest.get("version_files", {}))
         return store
 
 
