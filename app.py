@@ -3,7 +3,7 @@
 `python app.py [--host 127.0.0.1] [--port 7860] [--index DIR]` serves, on one port:
   /             the chat page (Gradio Blocks; answers stream in, citations link to sources)
   /api/ask      POST, the same JSON as `python -m rag.ask --json` (Answer.to_json())
-  /api/status   GET, the loaded index (articles, chunks, embedder, published_at, version)
+  /api/status   GET, the loaded index (articles, chunks, embedder, published_at, version, dense_*)
 RAG_AUTH=user:pass turns on a login for the page and HTTP Basic for the API; RAG_PORT sets the port.
 Rendering lives in rag/render.py; this file builds the page and wires it to the Engine.
 """

@@ -231,6 +231,14 @@ def _build(settings: Settings, embedder: Embedder | None, progress: Progress | N
                 v = found.get(text_hash(c.indexed_text))
                 if v is not None:
                     vectors[i] = v
+            pending = len(store.missing_vectors()) + int(np.isnan(vectors[:, 0]).sum()) if len(chunks) else 0
+            if dense == "now" and 0 < pending <= settings.dense_inline_chunks:
+                # a small update (a page or two): embedding it costs about what a second publish
+                # would, so it is published once, complete
+                missing = np.flatnonzero(np.isnan(vectors[:, 0]))
+                fresh, computed = embed_with_cache(embedder, [chunks[i].indexed_text for i in missing], cache, batch_size=settings.embed_batch)
+                vectors[missing] = fresh
+                report.chunks_embedded += computed
         else:
             vectors, computed = embed_with_cache(
                 embedder,

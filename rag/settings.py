@@ -129,14 +129,17 @@ class Settings:
     llm_max_tokens: int = 512
     # progressive build (issue 13): `rag.index` publishes a BM25-ready version first, then a new
     # version after every dense_publish_chunks newly embedded chunks or dense_publish_seconds,
-    # whichever comes first (checked every dense_check_chunks). Tokenizing runs in
+    # whichever comes first (checked every dense_check_chunks); an update with at most
+    # dense_inline_chunks chunks to embed (a page or two) is embedded first and published once,
+    # complete (a second publish would cost about as much as the embedding). Tokenizing runs in
     # tokenize_workers processes (0: one per core, 1: in this process) once a build has at least
     # tokenize_parallel_min chunks. build_lock_poll: seconds between looks at a held build lock
     # (`--wait`). A file whose size and mtime match the last build is not read again unless its
     # mtime is within mtime_trust_margin seconds of that build's start (it may have changed since).
-    dense_publish_chunks: int = 2000
-    dense_publish_seconds: float = 300.0
+    dense_publish_chunks: int = 5000
+    dense_publish_seconds: float = 600.0
     dense_check_chunks: int = 128
+    dense_inline_chunks: int = 16
     tokenize_workers: int = 0
     tokenize_parallel_min: int = 3000
     build_lock_poll: float = 0.5

@@ -115,7 +115,8 @@ def test_gbk_page_indexes_like_the_utf8_original(tmp_path, embedder, shared_cach
 
 @pytest.mark.slow
 def test_interrupted_build_keeps_previous_index_and_resumes(tmp_path, corpus_copy):
-    """Kill a build mid-embedding: the old index still loads, and the rerun reuses the vectors."""
+    """Interrupt a build mid-embedding: its BM25-first version (every article, part of the
+    vectors) is served, and the rerun reuses the vectors computed before the interrupt."""
     index = tmp_path / "index"
     env = {**os.environ, "RAG_EMBED_BATCH": "2"}
     one = tmp_path / "one"
@@ -136,9 +137,10 @@ def test_interrupted_build_keeps_previous_index_and_resumes(tmp_path, corpus_cop
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "previous index is still published" in err
-    assert current_stamp(index) == before
-    assert len(LocalStore.load(index).article_map) == 7  # still the old, complete index
+    assert "--continue" in err and "可以提问了" in err
+    assert current_stamp(index) != before
+    served = LocalStore.load(index, verify=True)
+    assert len(served.article_map) == 32 and served.dense_coverage() < 1  # the BM25-first version
 
     resumed = subprocess.run(cmd + ["--corpus", str(corpus_copy)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
