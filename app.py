@@ -557,7 +557,12 @@ def index_problem_text(exc: IndexProblem) -> str:
 
 def _rebuilding(backend: Backend) -> str:
     job = backend.archive.status()
-    return f"资料库正在更新（{int(job.fraction * 100)}%），暂用更新前的资料回答" if job.state == "running" else ""
+    if job.state != "running":
+        return ""
+    if job.stage == "计算向量" and backend.settings.store == "local":
+        # the local store publishes the new pages before their vectors (BM25 first)
+        return f"资料库正在计算向量（{int(job.fraction * 100)}%），新资料已可检索"
+    return f"资料库正在更新（{int(job.fraction * 100)}%），暂用更新前的资料回答"
 
 
 def _status_html(backend: Backend, loaded: bool = False) -> str:

@@ -271,7 +271,10 @@ def _build(settings: Settings, embedder: Embedder | None, progress: Progress | N
             if progress:
                 progress("publish", len(report.versions), len(report.versions))
 
-        if dense != "continue" and (report.changed or not previous_files or healed):
+        # a touched but unchanged page: a version of hard links records its new mtime, so that
+        # the next build need not read it again
+        touched = progressive and dense != "continue" and bool(previous_files) and stats != manifest_before.get("file_stats")
+        if dense != "continue" and (report.changed or not previous_files or healed or touched):
             publish()
         timings["publish"] = time.perf_counter() - t
 

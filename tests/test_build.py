@@ -145,5 +145,6 @@ def test_interrupted_build_keeps_previous_index_and_resumes(tmp_path, corpus_cop
     resumed = subprocess.run(cmd + ["--corpus", str(corpus_copy)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
-    assert report["chunks_embedded"] < report["chunks_new"] - 6  # the killed run's vectors were kept
+    assert report["chunks_new"] == 0 and report["dense_coverage"] == 1.0  # pages already in; vectors completed
+    assert report["chunks_embedded"] < report["n_chunks"] - 6  # the killed run's vectors were kept
     assert len(LocalStore.load(index).article_map) == 32
