@@ -173,6 +173,7 @@ def judge(e: Example, answer: Answer) -> dict[str, bool]:
         "answerable": item.answerable,
         "names_nearby": bool(answer.abstained and nearby and contains_answer(shown, nearby)),
         "short_lead": bool(answer.lead) and len(answer.lead) <= 30,
+        "lead_right": None if answer.abstained or not answer.lead or not item.answerable else contains_answer(answer.lead, item.answers),
     }
 
 
@@ -223,6 +224,7 @@ def summary(rows: Sequence[dict[str, bool]]) -> dict[str, float | int]:
         "unanswerable_abstained": round(sum(not r["answered"] for r in una) / len(una), 3) if una else None,
         "abstention_names_nearby": round(sum(r["names_nearby"] for r in una) / len(una), 3) if una else None,
         "short_lead_share": round(sum(r["short_lead"] for r in ans if r["answered"]) / max(1, sum(r["answered"] for r in ans)), 3),
+        "lead_right_share": round(sum(bool(r["lead_right"]) for r in led) / len(led), 3) if (led := [r for r in ans if r.get("lead_right") is not None]) else None,
     }
 
 

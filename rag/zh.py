@@ -35,13 +35,17 @@ DATE_EXPR_RE = re.compile(
 )
 # Ordinals and editions: 第三届, 第3次, 第二巡察组 (the counter word is kept: 届 vs 批 differ).
 ORDINAL_RE = re.compile(rf"第\s*([\d{CN_DIGITS}]+)\s*([届次批期轮个组季名位])")
-# A quantity: Arabic or Chinese numerals, an optional decimal part, then the unit if any.
-NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+# A quantity: Arabic or Chinese numerals (or a range of them: 10~30年), an optional decimal
+# part, 多/余/近/约, a multiplier (万, 亿) and then the unit if any: 200万小时, 62687万美元, 100％.
+_NUMERAL = rf"(?:\d+(?:[.,]\d+)*|[{CN_DIGITS}]+)"
 QUANTITY_RE = re.compile(
-    rf"(?:\d+(?:[.,]\d+)*|[{CN_DIGITS}]+)\s*(?:多|余|近|约)?\s*"
-    r"(?:个百分点|万亿元|亿元|万元|千元|元|万人次|人次|台次|万人|平方公里|平方米|万平方米|公里|千米|米|亩|公顷|吨|万吨"
-    r"|%|‰|倍|成|[人名位家个项条次场期件套天年月日篇台辆株棵亩户所批起座栋类支份])?"
+    rf"{_NUMERAL}(?:\s*[%％]?\s*[~～至到\-—–]\s*{_NUMERAL})?\s*(?:多|余|近|约)?\s*[万亿]*(?:千(?![瓦米]))?"
+    r"(?:个百分点|美元|欧元|港元|元|人次|台次|架次|平方公里|平方米|公里|千米|米|亩|公顷|吨|千瓦时|千瓦|小时|分钟|周岁|标箱"
+    r"|%|％|‰|倍|成|个月|[人名位家个项条次场期件套天年月日篇台辆株棵亩户所批起座栋类支份架例艘只头部列趟层岁])?"
+    r"(?:以上|以下|左右)?"
 )
+# A rank: 第一名, 第3位, 位列22位 (the answer to 排第几).
+RANK_RE = re.compile(rf"第\s*[\d{CN_DIGITS}]+\s*[名位]|(?<=位列)\s*\d+\s*位|(?<=排名)\s*\d+\s*位?|(?<=排)\s*\d+\s*[名位]|(?<=至)\s*\d+\s*位|(?<=到)\s*\d+\s*位")
 
 
 def years_in(text: str) -> list[int]:

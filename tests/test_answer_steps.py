@@ -13,7 +13,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from rag.answer import AnswerParams, ExtractiveAnswerer, classify
 from rag.answer.align import quantities
 from rag.answer.analysis import entities_in, indicators_in
-from rag.answer.compose import lead_is_quoted, number_lead
+from rag.answer.compose import lead_is_quoted, number_lead, quoted_lead
 from rag.chunk import chunk_article
 from rag.followup import standalone_question
 from rag.profile import load_profile
@@ -191,3 +191,40 @@ def test_follow_up_rules():
     assert standalone_question("那2019年呢？", ["经开区2020年专项债发行多少"]) == "经开区2019年专项债发行多少"
     assert standalone_question("李小虎是谁", ["经开区2020年专项债发行多少"]) == "李小虎是谁"
     assert standalone_question("由哪个单位负责呢", ["郑大二附院周边道路什么时候通车"]).startswith("郑大二附院周边道路")
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "lead"),
+    [
+        ("志愿服务累计服务时长有多少小时", "累计发动志愿者35万人次，提供服务时长200万小时。", "200万小时"),
+        ("专项债券的期限是多少年", "发行专项债券（20~26期）409亿元，期限10~30年。", "10~30年"),
+        ("这一批一共发了多少专项债", "省财政厅发行2020河南省政府专项债券（20~26期）409亿元，期限10~30年。", "409亿元"),
+        ("2020年专项债项目申请金额是多少", "共申报2020年专项债券项目58个，申请金额127.58亿元。", "127.58亿元"),
+        ("地区生产总值同比增长多少", "2020年，经开区地区生产总值1202亿元，同比增长13.5%；", "13.5%"),
+        ("完成率多少", "截至目前已完成544条，完成率100％。", "100％"),
+        ("实际使用外资是多少", "实际使用外资和外商投资企业再投资62687万美元，同比增长6.7%。", "62687万美元"),
+        ("督导组一共跑了多少个点位", "督导组先后到农贸市场、社区等近30个点位进行实地查看。", "30个"),
+        ("中型企业的PMI为多少", "大型企业PMI为50.3%，中型企业PMI为49.0%，小型企业PMI为47.4%。", "49.0%"),
+        ("报道数量在全市排第几", "报道数量位居全市16个开发区、区县（市）第一名。", "第一名"),
+        ("考核郑州经开区排第几", "郑州经开区排名由第26位跃升至22位。", "22位"),
+        ("巡察开放办的是第几巡察组", "经开区党工委第三巡察组巡察开放办工作动员会召开。", "第三巡察组"),
+    ],
+)
+def test_number_lead_is_the_asked_quantity(answerer, question, text, lead):
+    """The figure of the asked unit, rate, rank or clause, whole (multiplier, range, ％), not
+    the first number of the sentence nor a bracketed label."""
+    assert number_lead(answerer.analyze(question), text, PROFILE) == lead
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "lead"),
+    [
+        ("雨后清除杂草遵循什么原则", "本着“除早、除小”的原则，积极开展杂草清除工作。", "除早、除小"),
+        ("政府采购执行的是什么原则", "将采购工作与预算管理同步衔接，严格执行“无预算、不采购”，将资金拨付进行前置审核。", "无预算、不采购"),
+        ("建设局要把“问题清单”变成什么清单", "把一个个“问题清单”变成“服务清单”，变成企业和群众的“满意清单”。", "服务清单"),
+        ("推出的云课堂叫什么", "联合区纪检监察工委推出“指尖清风”云课堂。", "指尖清风"),
+        ("开展了什么培训", "本着“除早、除小”的原则，积极开展杂草清除工作。", ""),
+    ],
+)
+def test_a_what_question_leads_with_the_quoted_term_that_names_it(answerer, question, text, lead):
+    assert quoted_lead(answerer.analyze(question), text, PROFILE, AnswerParams()) == lead

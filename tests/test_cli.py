@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from rag.settings import Settings
 
 from rag.settings import PROJECT_ROOT as ROOT
 
@@ -68,19 +67,3 @@ def test_bad_setting_from_env_is_reported(tmp_path):
     env = {**os.environ, "RAG_TOP_K": "many"}
     r = run("-m", "rag.ask", "问题", "--index", str(tmp_path), env=env)
     assert r.returncode == 2 and "top_k" in r.stderr and "Traceback" not in r.stderr
-
-
-def test_settings_precedence(tmp_path, monkeypatch):
-    toml = tmp_path / "rag.toml"
-    toml.write_text('top_k = 7\nfusion = "sparse"\n', encoding="utf-8")
-    monkeypatch.setenv("RAG_SETTINGS_FILE", str(toml))
-    monkeypatch.setenv("RAG_FUSION", "dense")
-    s = Settings.load(top_k=None)
-    assert s.top_k == 7 and s.fusion == "dense"
-    assert Settings.load(top_k=3).top_k == 3
-    toml.write_text("nonsense = 1\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="unknown settings"):
-        Settings.load()
-    with pytest.raises(ValueError, match="top_k must be greater than 0"):
-        Settings(top_k=0)
-    assert "llm_api_key" not in repr(Settings(llm_api_key="secret")) or "secret" not in repr(Settings(llm_api_key="secret"))

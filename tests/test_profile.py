@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from rag.profile import ProfileError, available_profiles, load_profile
+from rag.profile import PROFILE_DIR, ProfileError, available_profiles, load_profile
 from rag.records import Page
 from rag.segment import file_article, is_org_label, news_title, segment_page
 from rag.settings import Settings
@@ -151,3 +154,32 @@ def test_crud_news_corpus_keeps_dates_and_gets_real_titles(shared_dir, tmp_path,
 def test_header_only_file_keeps_its_text_untitled():
     (a,) = segment_page(page("2023-08-11，正文：   "))
     assert (a.title, a.body, a.date) == ("", "2023-08-11，正文：", "2023-08-11")
+
+
+def _profile_copy(folder: Path, edit=lambda text: text) -> Path:
+    """The jingkai profile and its dictionary copied into `folder`, the TOML text passed through `edit`."""
+    folder.mkdir()
+    for name in ("jingkai.toml", "jingkai.userdict.txt"):
+        shutil.copy(PROFILE_DIR / name, folder / name)
+    toml = folder / "jingkai.toml"
+    toml.write_text(edit(toml.read_text(encoding="utf-8")), encoding="utf-8")
+    return toml
+
+
+def test_profile_id_hashes_only_what_shapes_the_index(tmp_path):
+    base = load_profile(str(_profile_copy(tmp_path / "base")))
+    assert base.id == load_profile("jingkai").id  # the location of the file does not count
+
+    def same(edit) -> bool:
+        return load_profile(str(_profile_copy(tmp_path / f"p{len(list(tmp_path.iterdir()))}", edit))).id == base.id
+
+    assert same(lambda t: t.replace('"书记", ', ""))  # an answer cue
+    assert same(lambda t: t.replace('"城管" = "综合行政执法局"', '"城管" = "城市管理局"'))  # a question alias
+    assert same(lambda t: "# a comment\n" + t.replace("description = ", "description = \"x\" #"))
+    assert not same(lambda t: t.replace('stop_words = ["区里", "我区"]', 'stop_words = ["区里"]'))
+    assert not same(lambda t: t.replace('"经开时报"]', '"经开时报", "见习记者"]'))  # a byline role
+    assert not same(lambda t: t.replace("lead_date_window = 25", "lead_date_window = 30"))
+    edited = _profile_copy(tmp_path / "dictionary")
+    with (edited.parent / "jingkai.userdict.txt").open("a", encoding="utf-8") as fh:
+        fh.write("滨河国际新城 5 ns\n")
+    assert load_profile(str(edited)).id != base.id

@@ -63,12 +63,17 @@ class ExtractiveAnswerer:
         seen = {s.article.id for s in spans}
         extra = [h for h in yearless_hits if h.chunk.article_id not in seen]
         spans += spans_for(analysis, extra, self.store.article, self.params, self.tokens, from_yearless=True)
+        # each search's scores are read against its own best (the yearless one is BM25 alone)
         top = max((h.score for h in hits), default=0.0)
+        top_yearless = max((h.score for h in yearless_hits), default=0.0)
         pages: dict[str, dict[str, str]] = {}
         for s in spans:
             pages.setdefault(s.article.source, {})[s.article.id] = s.article.title + "\n" + s.article.body
         page_text = {src: "\n".join(texts.values()) for src, texts in pages.items()}
-        aligned = [align(analysis, s, self.profile, self.tokens, top, page_text[s.article.source]) for s in spans]
+        aligned = [
+            align(analysis, s, self.profile, self.tokens, top_yearless if s.from_yearless else top, page_text[s.article.source])
+            for s in spans
+        ]
         return score(aligned, self.model)
 
     def answer(self, question: str, hits: Sequence[Hit], yearless_hits: Sequence[Hit] = ()) -> Answer:

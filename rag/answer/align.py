@@ -34,6 +34,7 @@ FEATURES = (
     "entity_missing",
     "entity_in_article",
     "entity_in_page",
+    "entity_before",
     "ordinal_match",
     "ordinal_conflict",
     "ordinal_missing",
@@ -44,6 +45,7 @@ FEATURES = (
     "in_chunk",
     "length",
     "pair",
+    "answer_clause",
     "slot_number",
     "slot_date",
     "slot_person",
@@ -199,8 +201,10 @@ def quantities(text: str) -> list[re.Match[str]]:
             continue
         if re.fullmatch(r"(?:19|20)\d\d\s*年?", q) or re.fullmatch(r"\d{1,2}\s*[月日号]", q):
             continue
-        if text[m.end() : m.end() + 1] in ("月", "日", "号", "时", "点", "届", "季", "级"):
-            continue
+        if re.fullmatch(r"(?:19|20)\d\d\s*\S\s*(?:19|20)?\d\d\s*年?|\d{1,2}\s*\S\s*\d{1,2}\s*[月日号]", q):
+            continue  # 2019-2020年, 1~7月: a period, not a quantity
+        if re.fullmatch(r"[\d.,]+", q) and text[m.end() : m.end() + 1] in ("月", "日", "号", "时", "点", "届", "季", "级"):
+            continue  # 5月, 8点, 3届: a date, a clock time, an edition
         if re.fullmatch(f"[{zh.CN_DIGITS}]+", q):  # 统一, 一流: a bare numeral is no quantity
             continue
         if not re.search(r"\d", q) and q[0] in "一" and len(q) == 2 and q[1] in "个项":  # 一个, 一项: wording
@@ -210,12 +214,8 @@ def quantities(text: str) -> list[re.Match[str]]:
 
 
 def word_ends(analysis: Analysis, text: str, words: Sequence[str]) -> list[int]:
-    out = []
-    for w in words:
-        i = text.find(w)
-        if i >= 0:
-            out.append(i + len(w))
-    return out
+    """Where each occurrence of the words ends in the text."""
+    return sorted({m.end() for w in words if w for m in re.finditer(re.escape(w), text)})
 
 
 def content_words(analysis: Analysis) -> list[str]:
@@ -224,16 +224,38 @@ def content_words(analysis: Analysis) -> list[str]:
 
 
 _RATE_WORDS = re.compile(r"比例|百分|增长|增速|倍|率|占比|比重|提高|下降")
+# 排第几, 第几巡察组, 名次: the answer is a rank or an ordinal, not a count.
+_RANK_QUESTION = re.compile(r"第几\s*([\u4e00-\u9fff]{0,3})|排名|名次|位次")
+
+
+def rank_answers(analysis: Analysis, text: str) -> list[re.Match[str]]:
+    """For a question asking a rank or an ordinal: its candidates in the text (第一名, 位列22位;
+    第三巡察组 for 第几巡察组, the counter word kept as the question writes it); [] otherwise."""
+    m = _RANK_QUESTION.search(analysis.question)
+    if not m:
+        return []
+    words = m.group(1) or ""
+    if words and words[0] not in "名位":
+        # the counter word first, then as much of the question's following words as the text repeats
+        return list(re.finditer(rf"第\s*[\d{zh.CN_DIGITS}]+\s*{re.escape(words[0])}(?:{re.escape(words[1:3])}|{re.escape(words[1:2])})?", text))
+    return list(zh.RANK_RE.finditer(text))
 
 
 def number_answer(analysis: Analysis, text: str, profile: Profile) -> re.Match[str] | None:
-    """The quantity that answers: in a clause about the asked year rather than another one,
-    of the asked unit, a rate only when a rate is asked, nearest after the question's words."""
+    """The quantity that answers: a rank when a rank is asked; else in a clause not about
+    another year, of the asked unit, a rate when a rate is asked (and not otherwise), outside
+    brackets (a label such as （20~26期）), nearest after the question's words."""
+    anchors = word_ends(analysis, text, list(analysis.indicators) + content_words(analysis))
+    if _RANK_QUESTION.search(analysis.question):
+        ranks = rank_answers(analysis, text)
+        if not ranks:
+            return None
+        # "由第26位跃升至22位": the rank reached, not the one left
+        return min(ranks, key=lambda m: (text[max(0, m.start() - 1) : m.start()] in ("由", "从"), min((abs(m.start() - a) for a in anchors), default=0)))
     found = quantities(text)
     if not found:
         return None
     group = next((g for g in profile.unit_groups if analysis.unit in g), (analysis.unit,)) if analysis.unit else ()
-    anchors = word_ends(analysis, text, list(analysis.indicators) + content_words(analysis))
     wants_rate = bool(_RATE_WORDS.search(analysis.question))
 
     def value(m: re.Match[str]) -> float:
@@ -242,13 +264,18 @@ def number_answer(analysis: Analysis, text: str, profile: Profile) -> re.Match[s
         ends = [i for i in (text.find(c, m.end()) for c in "，；。,;") if i >= 0]
         clause = text[clause_start : min(ends) if ends else len(text)]
         years = zh.years_in(clause)
-        v = 0.0
-        if analysis.years:
-            v += 40 if set(years) & set(analysis.years) else (-60 if years else 0)
+        # the clause and the one before it name the asked thing (中型企业PMI, not 大型企业PMI)
+        before = text[max(text.rfind(c, 0, max(clause_start - 1, 0)) for c in "，；。,;") + 1 : clause_start]
+        v = 40.0 * clause_weight(analysis, before + clause)
+        if analysis.years and years and not set(years) & set(analysis.years):
+            v -= 60
         if group:
             v += 30 if q.endswith(tuple(group)) else -10
-        if q.endswith(("倍", "%", "‰", "成", "个百分点")) and not wants_rate:
-            v -= 25
+        if is_rate(q):
+            v += 25 if wants_rate else -25
+        opened = max(text.rfind("（", 0, m.start()), text.rfind("(", 0, m.start()))
+        if opened >= 0 and max(text.rfind("）", opened, m.start()), text.rfind(")", opened, m.start())) < 0:
+            v -= 20  # inside brackets: a label, not the figure
         nxt = text[m.end() : m.end() + 1]
         later = [o for o in found if clause_start <= o.start() and o.start() >= m.end() and o.start() < clause_start + len(clause)]
         if not group and nxt and zh.CJK_RE.match(nxt) and later:  # "5个项目13.92亿元": 5个 only counts the 项目
@@ -261,6 +288,12 @@ def number_answer(analysis: Analysis, text: str, profile: Profile) -> re.Match[s
     return max(found, key=value)
 
 
+def clause_weight(analysis: Analysis, clause: str) -> float:
+    """The share of the question's information (token weights) written in a clause."""
+    total = analysis.total_weight or 1.0
+    return sum(v for t, v in analysis.weights.items() if t in clause) / total
+
+
 def clause_of(text: str, start: int, end: int) -> str:
     clause_start = max(text.rfind(c, 0, start) for c in "，；。,;") + 1
     ends = [i for i in (text.find(c, end) for c in "，；。,;") if i >= 0]
@@ -268,7 +301,7 @@ def clause_of(text: str, start: int, end: int) -> str:
 
 
 def is_rate(quantity: str) -> bool:
-    return quantity.endswith(("倍", "%", "‰", "成", "个百分点"))
+    return quantity.endswith(("倍", "%", "％", "‰", "成", "个百分点"))
 
 
 def unit_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
@@ -284,7 +317,7 @@ def unit_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
 def slot_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
     slot = analysis.slot
     if slot == "number":
-        return bool(quantities(text))
+        return bool(rank_answers(analysis, text)) if _RANK_QUESTION.search(analysis.question) else bool(quantities(text))
     if slot == "date":
         return zh.has_date(text) or any(w in text for w in ("日前", "近日", "当天"))
     if slot in ("person", "role"):
@@ -307,6 +340,18 @@ def _bigram_overlap(question: str, text: str) -> float:
     if not grams:
         return 0.0
     return sum(g in text for g in grams) / len(grams)
+
+
+def _entity_before(analysis: Analysis, span: Span, profile: Profile) -> float:
+    """The share of asked entities named earlier in the article (a report names its office in
+    the lead, then speaks of it without the name), unless the span's paragraph names a rival."""
+    if not analysis.entities:
+        return 0.0
+    earlier = span.article.title + "\n" + span.article.body[: span.start]
+    local = paragraph_before(span) + span.text
+    return sum(
+        _matches_entity(e, earlier, profile) and not _rival(e, local, profile) for e in analysis.entities
+    ) / len(analysis.entities)
 
 
 def _entity_elsewhere(analysis: Analysis, text: str, profile: Profile) -> float:
@@ -338,9 +383,11 @@ def align(
     missing = sum(v for t, v in w.items() if t not in article_toks and v >= 0.5 * heaviest) / total
     year, found_year = _year_state(analysis, span)
     slot_fit = slot_fits(analysis, span.text, profile) and (not analysis.unit or unit_fits(analysis, span.text, profile))
+    answer_clause = 0.0
     if analysis.slot == "number" and slot_fit:
         lead = number_answer(analysis, span.text, profile)
         if lead is not None:
+            answer_clause = clause_weight(analysis, clause_of(span.text, lead.start(), lead.end()))
             clause_years = zh.years_in(clause_of(span.text, lead.start(), lead.end()))
             if analysis.years and clause_years and not set(clause_years) & set(analysis.years):
                 year, found_year = CONFLICT, clause_years[0]  # the figure belongs to another year
@@ -367,6 +414,7 @@ def align(
         "entity_missing": e_missing,
         "entity_in_article": _entity_elsewhere(analysis, span.article.body, profile),
         "entity_in_page": _entity_elsewhere(analysis, page_text, profile),
+        "entity_before": _entity_before(analysis, span, profile),
         "ordinal_match": float(ordinal == MATCH),
         "ordinal_conflict": float(ordinal == CONFLICT),
         "ordinal_missing": float(ordinal == MISSING),
@@ -377,6 +425,7 @@ def align(
         "in_chunk": float(hit.chunk.start <= span.start < hit.chunk.end),
         "length": min(len(span.text), 300) / 100.0,
         "pair": float(span.sentences > 1),
+        "answer_clause": answer_clause,
         "slot_number": float(analysis.slot == "number"),
         "slot_date": float(analysis.slot == "date"),
         "slot_person": float(analysis.slot in ("person", "role", "organization", "place")),

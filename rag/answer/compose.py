@@ -145,6 +145,39 @@ def list_lead(analysis: Analysis, texts: Sequence[str], params: AnswerParams) ->
     return "、".join(items) if len(items) >= 2 else ""
 
 
+# "执行的是什么原则" / "云课堂叫什么": the thing asked is named after the question word …
+_WHAT_HEAD = re.compile(r"(?:什么样的|什么|何种|哪种|哪个|哪项)\s*([\u4e00-\u9fff]{0,6})")
+_CALLED = re.compile(r"叫什么|名称|名字|称号|什么名")
+# … and a newspaper prints such a name as a quoted term: 本着“除早、除小”的原则
+_QUOTED = re.compile(r"“([^“”\n]{2,30})”|「([^「」\n]{2,30})」")
+
+
+def quoted_lead(analysis: Analysis, text: str, profile: Profile, params: AnswerParams) -> str:
+    """The quoted term that names what a "什么X" question asks: a quote with X (the first or the
+    head word of the phrase after 什么) within a few characters ("“三治三优”行动" for 什么行动), or
+    right after the question's own verb ("执行“无预算、不采购”" for 执行的是什么原则); the only
+    quote of the span when a name is asked (叫什么). A quote the question itself holds is not an
+    answer. "" when no quote fits."""
+    q = analysis.question
+    quotes = [(x.start(), x.end(), x.group(1) or x.group(2)) for x in _QUOTED.finditer(text)]
+    quotes = [t for t in quotes if t[2] not in q]
+    if not quotes:
+        return ""
+    w = params.quote_head_window
+    m = _WHAT_HEAD.search(q)
+    if m:
+        words = [x for x, _ in pos_cut(m.group(1), profile)] if m.group(1) else []
+        heads = {x for x in (words[:1] + words[-1:]) if len(x) >= 2}
+        verbs = [x for x in content_words(analysis) if x in q[: m.start()]]
+        for start, end, term in quotes:
+            after, before = text[end : end + w], text[max(0, start - w) : start]
+            if any(h in after or h in before for h in heads) or any(v in text[max(0, start - 4) : start] for v in verbs):
+                return term
+    if _CALLED.search(q) and len(quotes) == 1:
+        return quotes[0][2]
+    return ""
+
+
 def lead_for(analysis: Analysis, chosen: Sequence[Alignment], profile: Profile, params: AnswerParams) -> str:
     text = chosen[0].span.text
     slot = analysis.slot
@@ -157,9 +190,11 @@ def lead_for(analysis: Analysis, chosen: Sequence[Alignment], profile: Profile, 
     if slot == "role":
         return role_lead(analysis, text)
     if slot == "organization":
-        return org_lead(analysis, text, profile)
+        return org_lead(analysis, text, profile) or quoted_lead(analysis, text, profile, params)
     if slot == "list":
         return list_lead(analysis, [a.span.text for a in chosen], params)
+    if slot in ("description", "place"):
+        return quoted_lead(analysis, text, profile, params)
     return ""
 
 
