@@ -153,7 +153,7 @@ def _build(settings: Settings, embedder: Embedder | None, progress: Progress | N
     healed: list[str] = []
     if not full or dense == "continue":
         try:
-            store = open_store(settings, expect=identity, verify=True)
+            store = open_store(settings, expect=identity, verify=True, for_update=True)
         except IndexDamaged as exc:
             if dense == "continue":
                 raise

@@ -103,8 +103,8 @@ def load_corpus(
         raise ValueError("max_file_bytes must be positive")
     report = LoadReport()
     known = known or {}
-    for rel, path, st in _corpus_files(root, follow_symlinks, max_file_bytes, report.skipped):
-        stat_now = _file_stat(path, st)
+    for rel, path, st, has_sidecar in _corpus_files(root, follow_symlinks, max_file_bytes, report.skipped):
+        stat_now = _file_stat(path, st, has_sidecar)
         if known.get(rel) == stat_now:
             report.unchanged.append(rel)
             report.stats[rel] = stat_now
@@ -150,12 +150,14 @@ def load_corpus(
     return report
 
 
-def _file_stat(path: Path, st: os.stat_result) -> FileStat:
-    try:
-        side = os.stat(path.with_name(path.name + SIDECAR_SUFFIX))
-        side_size, side_mtime = side.st_size, side.st_mtime_ns
-    except OSError:
-        side_size, side_mtime = -1, 0
+def _file_stat(path: Path, st: os.stat_result, has_sidecar: bool) -> FileStat:
+    side_size, side_mtime = -1, 0
+    if has_sidecar:  # from the folder listing: no failed stat per page without one
+        try:
+            side = os.stat(path.with_name(path.name + SIDECAR_SUFFIX))
+            side_size, side_mtime = side.st_size, side.st_mtime_ns
+        except OSError:
+            pass
     return FileStat(st.st_size, st.st_mtime_ns, side_size, side_mtime)
 
 
@@ -185,19 +187,20 @@ def _inside(path: str, root: str) -> bool:
 
 def _corpus_files(
     root: Path, follow_symlinks: bool, max_file_bytes: int, skipped: list[tuple[str, str]]
-) -> list[tuple[str, Path, os.stat_result]]:
-    """(relative name, path, stat) of every candidate page, sorted by name; the rest goes to `skipped`.
+) -> list[tuple[str, Path, os.stat_result, bool]]:
+    """(relative name, path, stat, has a sidecar) of every candidate page, sorted by name; the rest goes to `skipped`.
 
     Hidden names (leading dot) are passed over silently, as are files that are not pages; every
     other path that is not read is reported once, with why."""
     root_real = os.path.realpath(root)
     seen_dirs = {_dir_key(root_real)}
-    files: list[tuple[str, Path, os.stat_result]] = []
+    files: list[tuple[str, Path, os.stat_result, bool]] = []
 
     def walk(folder: str, prefix: str) -> None:
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
+            names = {e.name for e in entries}
         except OSError as exc:
             skipped.append((prefix or ".", f"无法读取文件夹：{exc.strerror or exc}"))
             return
@@ -234,7 +237,7 @@ def _corpus_files(
                 elif st.st_size > max_file_bytes:
                     skipped.append((rel, too_large_reason(st.st_size, max_file_bytes)))
                 else:
-                    files.append((rel, Path(entry.path), st))
+                    files.append((rel, Path(entry.path), st, entry.name + SIDECAR_SUFFIX in names))
             else:
                 skipped.append((shown, f"不是普通文件（{_kind(st.st_mode)}），已跳过"))
 

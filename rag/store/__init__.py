@@ -54,16 +54,17 @@ def bm25_params(settings: Settings) -> BM25Params:
     return BM25Params(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
 
 
-def open_store(settings: Settings, expect: dict[str, Any] | None = None, verify: bool = False) -> Store:
+def open_store(settings: Settings, expect: dict[str, Any] | None = None, verify: bool = False, for_update: bool = False) -> Store:
     """The published index of the configured backend; `expect`: manifest keys that must match.
 
     Raises IndexMissing before the first publish, IndexMismatch when it was built otherwise,
-    IndexDamaged when a file of it is damaged (sizes always checked; checksums with `verify`)."""
+    IndexDamaged when a file of it is damaged (sizes always checked; checksums with `verify`).
+    `for_update`: a build will publish from it (the local store keeps what makes that cheaper)."""
     if settings.store == "milvus":
         from .milvus import MilvusStore
 
         return MilvusStore.open(settings, expect=expect)
-    return LocalStore.load(settings.index_dir, expect=expect, verify=verify)
+    return LocalStore.load(settings.index_dir, expect=expect, verify=verify, keep_lines=for_update)
 
 
 def new_store(settings: Settings, dim: int) -> Store:

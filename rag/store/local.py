@@ -96,6 +96,9 @@ class LocalStore:
         self._dirty: set[str] = set(FILE_GROUPS)
         self._base: Path | None = None
         self._base_files: dict[str, dict[str, Any]] = {}
+        # the JSON line each record was read from (kept by `load(keep_lines=True)`, for a build):
+        # rewriting 40k records costs a join instead of 40k dataclass-to-JSON conversions
+        self._lines: dict[str, str] = {}
 
     # -- write path -------------------------------------------------------------------
     def add(self, articles, chunks, vectors, tokens) -> None:
@@ -365,8 +368,8 @@ class LocalStore:
 
     def _write_group(self, group: str, tmp: Path) -> None:
         if group == "records":
-            _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in self.article_map.values()))
-            _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in self.chunks))
+            _write_lines(tmp / "articles.jsonl", (self._line("a", a) for a in self.article_map.values()))
+            _write_lines(tmp / "chunks.jsonl", (self._line("c", c) for c in self.chunks))
         elif group == "terms":
             tf = self.tf.tocsr()
             np.save(tmp / "tf_data.npy", tf.data.astype(np.float32), allow_pickle=False)
@@ -377,6 +380,10 @@ class LocalStore:
             np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
             np.save(tmp / "has_vector.npy", self.has_vector.astype(bool), allow_pickle=False)
             faiss.write_index(self.dense_index, str(tmp / "dense.faiss"))
+
+    def _line(self, kind: str, record: Article | Chunk) -> str:
+        line = self._lines.get(f"{kind}:{record.id}")
+        return line if line is not None else json.dumps(vars(record), ensure_ascii=False) + "\n"
 
     def _link_from_base(self, names: tuple[str, ...], tmp: Path, files: dict[str, dict[str, Any]]) -> bool:
         """Hard-link an unchanged group's files from the base version, checksums carried over
@@ -402,7 +409,7 @@ class LocalStore:
         self._dirty = set()
 
     @classmethod
-    def load(cls, root: Path, expect: dict[str, Any] | None = None, verify: bool = False) -> "LocalStore":
+    def load(cls, root: Path, expect: dict[str, Any] | None = None, verify: bool = False, keep_lines: bool = False) -> "LocalStore":
         """Load the published version; `expect` holds manifest keys that must match (embedder...).
 
         Every file's size is checked against the manifest (cheap); with `verify` its sha256 too
@@ -440,12 +447,13 @@ class LocalStore:
                 ),
                 shape=(manifest["n_chunks"], len(vocab)),
             )
+        lines: dict[str, str] = {}
         with _reading(version / "articles.jsonl"):
-            articles = {a["id"]: Article(**a) for a in _read_jsonl(version / "articles.jsonl")}
+            articles = {a["id"]: Article(**a) for a in _read_jsonl(version / "articles.jsonl", lines, "a" if keep_lines else "")}
             if len(articles) != manifest["n_articles"]:
                 raise ValueError(f"{len(articles)} articles, the manifest says {manifest['n_articles']}")
         with _reading(version / "chunks.jsonl"):
-            chunks = [Chunk(**c) for c in _read_jsonl(version / "chunks.jsonl")]
+            chunks = [Chunk(**c) for c in _read_jsonl(version / "chunks.jsonl", lines, "c" if keep_lines else "")]
             if len(chunks) != manifest["n_chunks"] or any(c.article_id not in articles for c in chunks):
                 raise ValueError("chunks do not match the manifest or the articles")
         with _reading(version / "vectors.npy"):
@@ -476,6 +484,7 @@ class LocalStore:
             if store._faiss.ntotal != len(store.dense_rows):
                 raise ValueError(f"{store._faiss.ntotal} vectors for {len(store.dense_rows)} chunks that have one")
         store._set_base(version, manifest.get("version_files", {}))
+        store._lines = lines
         return store
 
 
@@ -532,17 +541,24 @@ def prune_versions(root: Path, keep: set[str], keep_last: int = 2) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def _write_jsonl(path: Path, rows) -> None:
+def _write_lines(path: Path, lines) -> None:
     with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.write("".join(lines))
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path, lines: dict[str, str] | None = None, kind: str = "") -> list[dict[str, Any]]:
+    """The rows; with `kind`, also each row's line in `lines` under "<kind>:<id>"."""
+    rows = []
     with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                rows.append(row)
+                if kind and lines is not None:
+                    lines[f"{kind}:{row['id']}"] = line if line.endswith("\n") else line + "\n"
+    return rows
 
 
 def _fsync_dir(path: Path) -> None:
