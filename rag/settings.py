@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     # tokenize_parallel_min chunks. build_lock_poll: seconds between looks at a held build lock
     # (`--wait`). A file whose size and mtime match the last build is not read again unless its
     # mtime is within mtime_trust_margin seconds of that build's start (it may have changed since).
+    # An incremental build adds a segment instead of rewriting the version (rag/store/local_update.py)
+    # until there are segment_max segments or segment_compact_share of the rows are deleted; then
+    # it writes the whole version again as one segment.
     dense_publish_chunks: int = Field(5000, ge=1)
     dense_publish_seconds: float = Field(600.0, gt=0)
     dense_check_chunks: int = Field(128, ge=1)
@@ -175,6 +178,8 @@ class Settings(BaseSettings):
     tokenize_parallel_min: int = Field(3000, ge=0)
     build_lock_poll: float = Field(0.5, gt=0)
     mtime_trust_margin: float = Field(2.0, ge=0)
+    segment_max: int = Field(8, ge=1)
+    segment_compact_share: float = Field(0.2, ge=0, le=1)
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -23,7 +23,8 @@ from rag.records import Chunk
 from rag.retrieve import Retriever
 from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 from rag.store import LocalStore, current_stamp
-from rag.store.testing import DIM, corpus
+from rag.store.local_update import LocalUpdate
+from rag.store.testing import DIM, add_docs, corpus, extra_doc
 
 
 def _partial_store(tmp_path) -> LocalStore:
@@ -177,3 +178,68 @@ def test_query_during_background_embedding_then_resume_after_kill(tmp_path, embe
     assert report.chunks_embedded == unique - cached  # nothing embedded twice
     assert report.dense_coverage == 1.0 and any("过期" in w for w in report.warnings)
     assert Engine(settings, embedder=embedder).ask("经开区2020年专项债发行多少").dense_coverage == 1.0
+
+
+def _fresh(docs, tmp_path, name) -> LocalStore:
+    store = LocalStore(dim=DIM, path=tmp_path / name)
+    add_docs(store, docs)
+    store.publish({"files": {}})
+    return LocalStore.load(tmp_path / name)
+
+
+def _same_served(a: LocalStore, b: LocalStore) -> None:
+    assert set(a.article_map) == set(b.article_map) and sorted(c.id for c in a.chunks) == sorted(c.id for c in b.chunks)
+    for q in (["经开区"], ["无人机", "比赛"], ["新能源", "汽车"], ["营商环境", "债券"]):
+        assert {c.id: round(s, 9) for c, s in a.search_sparse(q, 20)} == {c.id: round(s, 9) for c, s in b.search_sparse(q, 20)}
+    for d in range(DIM):
+        probe = np.eye(DIM, dtype=np.float32)[d]
+        assert {c.id for c, _ in a.search_dense(probe, 3)} == {c.id for c, _ in b.search_dense(probe, 3)}
+
+
+def test_incremental_publish_adds_a_segment_and_serves_like_a_full_build(tmp_path):
+    docs = corpus()
+    full = LocalStore(dim=DIM, path=tmp_path / "index")
+    add_docs(full, docs)
+    first = full.publish({"files": {}})
+    update = LocalUpdate.open(tmp_path / "index", verify=True)
+    assert update is not None
+    assert update.delete_source("2021/b.txt") == 2 and update.stats().n_articles == 2
+    add_docs(update, [extra_doc()])
+    second = update.publish({"files": {}})
+    served = LocalStore.load(tmp_path / "index", verify=True)
+    _same_served(served, _fresh([docs[0], docs[3], extra_doc()], tmp_path, "fresh"))
+    # the full segment's files are the first version's, linked; the new rows are their own segment
+    for name in ("chunks.jsonl", "vectors.npy", "tf_data.npy", "sources.json"):
+        assert os.stat(f"{first}/{name}").st_ino == os.stat(f"{second}/{name}").st_ino
+    manifest = json.loads((tmp_path / "index" / current_stamp(tmp_path / "index") / "manifest.json").read_text(encoding="utf-8"))
+    assert [s["n_rows"] for s in manifest["segments"]] == [5, 1] and manifest["deleted"][""]["articles"] == ["art1", "art2"]
+    assert "dense.faiss" not in manifest["version_files"]
+    # a second incremental build on top: delete from the new segment too
+    assert LocalUpdate.open(tmp_path / "index") is None  # 2 of 6 rows deleted: over segment_compact_share, compact
+    again = LocalUpdate.open(tmp_path / "index", verify=True, compact_share=0.5)
+    assert again.delete_source("2022/new.txt") == 1
+    again.publish({"files": {}})
+    _same_served(LocalStore.load(tmp_path / "index", verify=True), _fresh([docs[0], docs[3]], tmp_path, "fresh2"))
+
+
+def test_incremental_vectors_arrive_later_and_compaction_falls_back(tmp_path):
+    docs = corpus()
+    full = LocalStore(dim=DIM, path=tmp_path / "index")
+    add_docs(full, docs[:3])
+    full.publish({"files": {}})
+    update = LocalUpdate.open(tmp_path / "index")
+    d3 = docs[3]
+    update.add([d3.article], d3.chunks, None, d3.tokens)  # no vectors yet
+    update.publish({"files": {}})
+    assert LocalStore.load(tmp_path / "index").dense_coverage() < 1
+    missing = update.missing_vectors()
+    assert [c.id for c in missing] == [c.id for c in d3.chunks]
+    update.set_vectors([c.id for c in missing], d3.vectors)
+    update.publish({"files": {}})
+    _same_served(LocalStore.load(tmp_path / "index", verify=True), _fresh(docs, tmp_path, "fresh"))
+    # a resumed build fills in vectors of a segment written by another process
+    other = LocalUpdate.open(tmp_path / "index")
+    assert other.missing_vectors() == [] and other.dense_coverage() == 1.0
+    # two segments already: with segment_max 2 the next build compacts (loads the version whole)
+    assert LocalUpdate.open(tmp_path / "index", max_segments=2) is None
+    assert LocalUpdate.open(tmp_path / "index", compact_share=0.0) is not None  # nothing deleted yet

@@ -2,6 +2,7 @@
 
     protocol.py  Store, Filter, StoreStats, the errors      (what the rest of the system imports)
     local.py     LocalStore: a folder of plain files, FAISS + a BM25 matrix (the default)
+    local_update.py  LocalUpdate: a build's incremental view of it (new rows as a segment)
     milvus.py    MilvusStore: Milvus Lite (a file) or a Milvus server/cluster (optional extra [milvus])
     testing.py   the conformance suite every backend's tests inherit
 
@@ -64,6 +65,18 @@ def open_store(settings: Settings, expect: dict[str, Any] | None = None, verify:
         from .milvus import MilvusStore
 
         return MilvusStore.open(settings, expect=expect)
+    if for_update:
+        from .local_update import LocalUpdate
+
+        update = LocalUpdate.open(
+            settings.index_dir,
+            expect=expect,
+            verify=verify,
+            max_segments=settings.segment_max,
+            compact_share=settings.segment_compact_share,
+        )
+        if update is not None:
+            return update
     return LocalStore.load(settings.index_dir, expect=expect, verify=verify, keep_lines=for_update)
 
 

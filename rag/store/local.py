@@ -56,12 +56,24 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 CURRENT = "CURRENT"
 # the files of a version, by what changes them: records (add/delete), terms (add/delete),
-# vectors (add/delete/set_vectors); a group unchanged since the base version is hard-linked
-FILE_GROUPS: dict[str, tuple[str, ...]] = {
-    "records": ("articles.jsonl", "chunks.jsonl"),
-    "terms": ("tf_data.npy", "tf_indices.npy", "tf_indptr.npy", "vocab.json"),
-    "vectors": ("vectors.npy", "has_vector.npy", "dense.faiss"),
+# vectors (add/delete/set_vectors); a group unchanged since the base version is hard-linked.
+# A full publish writes one segment under these names; an incremental one (local_update.py)
+# adds segments whose files carry a prefix ("s-<stamp>.chunks.jsonl") and records deleted rows.
+SEGMENT_FILES: dict[str, tuple[str, ...]] = {
+    "records": ("articles.jsonl", "chunks.jsonl", "sources.json"),
+    "terms": ("tf_data.npy", "tf_indices.npy", "tf_indptr.npy"),
+    "vectors": ("vectors.npy", "has_vector.npy"),
 }
+FILE_GROUPS: dict[str, tuple[str, ...]] = {
+    "records": SEGMENT_FILES["records"],
+    "terms": (*SEGMENT_FILES["terms"], "vocab.json"),
+    "vectors": (*SEGMENT_FILES["vectors"], "dense.faiss"),
+}
+
+
+def seg_file(segment: str, name: str) -> str:
+    """A segment's file name in the version folder (the full segment "" has none of a prefix)."""
+    return f"{segment}.{name}" if segment else name
 
 
 @dataclass
@@ -147,6 +159,12 @@ class LocalStore:
             self.tf = self.tf[np.flatnonzero(keep)]
             self._invalidate()
         return removed
+
+    def positions(self) -> dict[str, int]:
+        """chunk id -> position in `chunks`."""
+        if not self._chunk_pos:
+            self._chunk_pos = {c.id: i for i, c in enumerate(self.chunks)}
+        return self._chunk_pos
 
     def set_vectors(self, chunk_ids, vectors) -> None:
         """Give chunks already in the store their vectors (a progressive build, after `add`)."""
@@ -335,6 +353,8 @@ class LocalStore:
                 "n_chunks": len(self.chunks),
                 "n_dense": int(self.has_vector.sum()),
                 "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "segments": [{"name": "", "n_rows": len(self.chunks), "n_articles": len(self.article_map)}],
+                "deleted": {},
             }
             files: dict[str, dict[str, Any]] = {}
             for group, names in FILE_GROUPS.items():
@@ -366,20 +386,36 @@ class LocalStore:
         log.info("published %s (%d articles, %d chunks)", final, len(self.article_map), len(self.chunks))
         return str(final)
 
-    def _write_group(self, group: str, tmp: Path) -> None:
+    def _write_group(self, group: str, tmp: Path, segment: str = "") -> None:
+        """One group's files; the full segment "" also writes the version-level vocab and FAISS
+        index, a prefixed one (an incremental publish) only its own rows."""
+        f = lambda name: tmp / seg_file(segment, name)  # noqa: E731
         if group == "records":
-            _write_lines(tmp / "articles.jsonl", (self._line("a", a) for a in self.article_map.values()))
-            _write_lines(tmp / "chunks.jsonl", (self._line("c", c) for c in self.chunks))
+            _write_lines(f("articles.jsonl"), (self._line("a", a) for a in self.article_map.values()))
+            _write_lines(f("chunks.jsonl"), (self._line("c", c) for c in self.chunks))
+            f("sources.json").write_text(json.dumps(self.source_rows(), ensure_ascii=False), encoding="utf-8")
         elif group == "terms":
             tf = self.tf.tocsr()
-            np.save(tmp / "tf_data.npy", tf.data.astype(np.float32), allow_pickle=False)
-            np.save(tmp / "tf_indices.npy", tf.indices.astype(np.int64), allow_pickle=False)
-            np.save(tmp / "tf_indptr.npy", tf.indptr.astype(np.int64), allow_pickle=False)
-            (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+            np.save(f("tf_data.npy"), tf.data.astype(np.float32), allow_pickle=False)
+            np.save(f("tf_indices.npy"), tf.indices.astype(np.int64), allow_pickle=False)
+            np.save(f("tf_indptr.npy"), tf.indptr.astype(np.int64), allow_pickle=False)
+            if not segment:
+                (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
         else:
-            np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
-            np.save(tmp / "has_vector.npy", self.has_vector.astype(bool), allow_pickle=False)
-            faiss.write_index(self.dense_index, str(tmp / "dense.faiss"))
+            np.save(f("vectors.npy"), self.vectors, allow_pickle=False)
+            np.save(f("has_vector.npy"), self.has_vector.astype(bool), allow_pickle=False)
+            if not segment:
+                faiss.write_index(self.dense_index, str(tmp / "dense.faiss"))
+
+    def source_rows(self) -> dict[str, dict[str, list[int]]]:
+        """source -> article id -> its chunk rows: what an incremental build deletes by, without
+        reading the records (an article without chunks has no rows)."""
+        out: dict[str, dict[str, list[int]]] = {}
+        for a in self.article_map.values():
+            out.setdefault(a.source, {})[a.id] = []
+        for i, c in enumerate(self.chunks):
+            out.setdefault(c.source, {}).setdefault(c.article_id, []).append(i)
+        return out
 
     def _line(self, kind: str, record: Article | Chunk) -> str:
         line = self._lines.get(f"{kind}:{record.id}")
@@ -404,9 +440,10 @@ class LocalStore:
         files.update({n: dict(self._base_files[n]) for n in names})
         return True
 
-    def _set_base(self, version: Path, version_files: dict[str, dict[str, Any]]) -> None:
-        self._base, self._base_files = version, dict(version_files)
-        self._dirty = set()
+    def _set_base(self, version: Path, version_files: dict[str, dict[str, Any]], linkable: bool = True) -> None:
+        """`linkable`: the version is one full segment, so its files are this store's files."""
+        self._base, self._base_files = (version, dict(version_files)) if linkable else (None, {})
+        self._dirty = set() if linkable else set(FILE_GROUPS)
 
     @classmethod
     def load(cls, root: Path, expect: dict[str, Any] | None = None, verify: bool = False, keep_lines: bool = False) -> "LocalStore":
@@ -435,37 +472,64 @@ class LocalStore:
                     f"index at {root} was built with {key}={manifest.get(key)!r}, but the settings say "
                     f"{want!r}: rebuild it with `python -m rag.index`"
                 )
-        _check_files(version, manifest.get("version_files", {}), verify)
+        files = manifest.get("version_files", {})
+        _check_files(version, files, verify)
         with _reading(version / "vocab.json"):
             vocab = json.loads((version / "vocab.json").read_text(encoding="utf-8"))
-        with _reading(version / "tf_data.npy"):
-            tf = sp.csr_matrix(
-                (
-                    np.load(version / "tf_data.npy", allow_pickle=False),
-                    np.load(version / "tf_indices.npy", allow_pickle=False),
-                    np.load(version / "tf_indptr.npy", allow_pickle=False),
-                ),
-                shape=(manifest["n_chunks"], len(vocab)),
-            )
+        segments = manifest.get("segments") or [{"name": "", "n_rows": manifest["n_chunks"], "n_articles": manifest["n_articles"]}]
+        deleted = manifest.get("deleted") or {}
         lines: dict[str, str] = {}
-        with _reading(version / "articles.jsonl"):
-            articles = {a["id"]: Article(**a) for a in _read_jsonl(version / "articles.jsonl", lines, "a" if keep_lines else "")}
+        articles: dict[str, Article] = {}
+        chunks: list[Chunk] = []
+        tfs, vecs, hass, keeps = [], [], [], []
+        for seg in segments:
+            name = seg["name"]
+            path = lambda n: version / seg_file(name, n)  # noqa: E731
+            gone = deleted.get(name, {})
+            gone_rows, gone_articles = set(gone.get("rows", [])), set(gone.get("articles", []))
+            with _reading(path("tf_data.npy")):
+                tf = sp.csr_matrix(
+                    (
+                        np.load(path("tf_data.npy"), allow_pickle=False),
+                        np.load(path("tf_indices.npy"), allow_pickle=False),
+                        np.load(path("tf_indptr.npy"), allow_pickle=False),
+                    ),
+                    shape=(seg["n_rows"], len(vocab)),
+                )
+            with _reading(path("articles.jsonl")):
+                rows = _read_jsonl(path("articles.jsonl"), lines, "a" if keep_lines else "")
+                if len(rows) != seg["n_articles"]:
+                    raise ValueError(f"{len(rows)} articles, the manifest says {seg['n_articles']}")
+                articles.update((a["id"], Article(**a)) for a in rows if a["id"] not in gone_articles)
+            with _reading(path("chunks.jsonl")):
+                rows = _read_jsonl(path("chunks.jsonl"), lines, "c" if keep_lines else "")
+                if len(rows) != seg["n_rows"]:
+                    raise ValueError(f"{len(rows)} chunks, the manifest says {seg['n_rows']}")
+                keep = np.ones(len(rows), dtype=bool)
+                if gone_rows:
+                    keep[sorted(gone_rows)] = False
+                chunks.extend(Chunk(**c) for c, k in zip(rows, keep) if k)
+            with _reading(path("vectors.npy")):
+                v = np.load(path("vectors.npy"), allow_pickle=False)
+                if v.shape != (seg["n_rows"], manifest["dim"]):
+                    raise ValueError(f"shape {v.shape}")
+            h = np.ones(seg["n_rows"], dtype=bool)
+            if seg_file(name, "has_vector.npy") in files or path("has_vector.npy").exists():
+                with _reading(path("has_vector.npy")):
+                    h = np.load(path("has_vector.npy"), allow_pickle=False).astype(bool)
+                    if h.shape != (seg["n_rows"],):
+                        raise ValueError(f"shape {h.shape}")
+            tfs.append(tf), vecs.append(v), hass.append(h), keeps.append(keep)
+        whole = len(segments) == 1 and not deleted
+        keep_all = np.concatenate(keeps) if keeps else np.zeros(0, dtype=bool)
+        with _reading(version / "manifest.json"):
             if len(articles) != manifest["n_articles"]:
                 raise ValueError(f"{len(articles)} articles, the manifest says {manifest['n_articles']}")
-        with _reading(version / "chunks.jsonl"):
-            chunks = [Chunk(**c) for c in _read_jsonl(version / "chunks.jsonl", lines, "c" if keep_lines else "")]
             if len(chunks) != manifest["n_chunks"] or any(c.article_id not in articles for c in chunks):
                 raise ValueError("chunks do not match the manifest or the articles")
-        with _reading(version / "vectors.npy"):
-            vectors = np.load(version / "vectors.npy", allow_pickle=False)
-            if vectors.shape != (len(chunks), manifest["dim"]):
-                raise ValueError(f"shape {vectors.shape}")
-        has_vector = None
-        if "has_vector.npy" in manifest.get("version_files", {}) or (version / "has_vector.npy").exists():
-            with _reading(version / "has_vector.npy"):
-                has_vector = np.load(version / "has_vector.npy", allow_pickle=False).astype(bool)
-                if has_vector.shape != (len(chunks),):
-                    raise ValueError(f"shape {has_vector.shape}")
+        tf = tfs[0] if whole else sp.vstack(tfs, format="csr")[np.flatnonzero(keep_all)]
+        vectors = vecs[0] if whole else np.vstack(vecs)[keep_all]
+        has_vector = hass[0] if whole else np.concatenate(hass)[keep_all]
         store = cls(
             dim=manifest["dim"],
             faiss_kind=manifest["faiss_index"],
@@ -479,11 +543,12 @@ class LocalStore:
             path=root,
             has_vector=has_vector,
         )
-        with _reading(version / "dense.faiss"):
-            store._faiss = faiss.read_index(str(version / "dense.faiss"))
-            if store._faiss.ntotal != len(store.dense_rows):
-                raise ValueError(f"{store._faiss.ntotal} vectors for {len(store.dense_rows)} chunks that have one")
-        store._set_base(version, manifest.get("version_files", {}))
+        if "dense.faiss" in files:  # a full version; an incremental one's flat index is built from the vectors
+            with _reading(version / "dense.faiss"):
+                store._faiss = faiss.read_index(str(version / "dense.faiss"))
+                if store._faiss.ntotal != len(store.dense_rows):
+                    raise ValueError(f"{store._faiss.ntotal} vectors for {len(store.dense_rows)} chunks that have one")
+        store._set_base(version, files, linkable=whole and "dense.faiss" in files)
         store._lines = lines
         return store
 
