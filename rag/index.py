@@ -21,7 +21,7 @@ from .buildlock import BuildLocked
 from .load import CorpusError
 from .progress import dense_label, progress_bars
 from .settings import Settings
-from .store import IndexProblem
+from .store import IndexProblem, current_version
 
 STAGE_LABELS = {"segment": "分篇 segment", "tokenize": "分词 tokenize", "embed": "向量 embed"}
 STAGE_UNITS = {"segment": "file", "tokenize": "chunk", "embed": "chunk"}
@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             if stage == "publish":
                 if done == 1 and not args.cont:
                     print(f"可以提问了 searchable: first version published after {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
+                label = _published_label(settings)
+                if label:
+                    print(f"已发布 published: {label}", file=sys.stderr, flush=True)
                 return
             if bars:
                 bars(stage, done, total)
@@ -101,6 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         if pending:
             print(f"{pending}: {report.dense_pending} chunks without a vector", file=sys.stderr)
     return 0
+
+
+def _published_label(settings: Settings) -> str:
+    """"向量 45%（约 1小时10分 完成）" for the version just published ("" when complete)."""
+    try:
+        manifest = json.loads((current_version(settings.index_dir) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, IndexProblem):
+        return ""
+    n = int(manifest.get("n_chunks") or 0)
+    have = int(manifest.get("n_dense", n))
+    rate = float((manifest.get("dense_progress") or {}).get("chunks_per_s") or 0)
+    return dense_label(have / n if n else 1.0, (n - have) / rate if rate > 0 else None)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ The index is a folder of plain files (no pickle):
     index/v-<stamp>/has_vector.npy which chunks have a vector (a progressive build fills it in)
     index/v-<stamp>/dense.faiss    faiss.write_index of the vectors that exist (Flat or HNSW)
     index/v-<stamp>/tf_*.npy, vocab.json   BM25 term-frequency matrix (CSR) and vocabulary
+    index/v-<stamp>/sources.json   page -> article -> chunk rows (what an incremental build deletes by)
+    index/v-<stamp>/s-<stamp>.*    segments an incremental build added (rag/store/local_update.py);
+                                   the manifest lists the segments and the rows deleted from each
     index/cache/embeddings.sqlite  embedding cache shared by builds
 
 A build writes a new version folder completely, then replaces CURRENT with os.replace: a
