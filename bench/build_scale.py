@@ -15,11 +15,14 @@ import gzip
 import json
 import logging
 import shutil
+import subprocess
+import sys
 import time
 
 from rag.build import build_index
 from rag.embed import make_embedder
 from rag.settings import PROJECT_ROOT, Settings
+from rag.tokenize import tokenizer_for
 
 from .common import DATA, NEWS, SyntheticPassages, news_corpus, save_result
 
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--add-embedder", choices=["real", "synthetic"], default="real", help="embedder for the incremental steps")
     p.add_argument("--tokenize-workers", type=int, help="Settings.tokenize_workers (default: the setting, 0 = one per core)")
     p.add_argument("--name", help="result name (default build_news_<articles>)")
+    p.add_argument("--warm", action="store_true", help="load jieba's dictionary before the incremental steps (as in the app, whose archive page rebuilds in-process)")
+    p.add_argument("--cli", action="store_true", help="also time the +1/-1 steps as fresh `python -m rag.index` processes (real embedder)")
     p.add_argument("--dense-later", action="store_true", help="full build without embedding (the BM25 version), then --continue with synthetic vectors, timed apart")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -81,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         result["continue_synthetic"] = {"wall_s": round(time.perf_counter() - t, 2), "versions_published": len(cont.versions), "timings_s": cont.timings_s}
     print(json.dumps({k: result[k] for k in ("full_build", "continue_synthetic") if k in result}, indent=2))
 
+    if args.warm:
+        tokenizer_for(settings.corpus_profile).tokenize("经开区")
     if args.incremental:
         name, text = extra_article(args.articles)
         added = corpus / name
@@ -106,6 +113,19 @@ def main(argv: list[str] | None = None) -> int:
             "timings_s": rep.timings_s,
         }
         print(json.dumps({k: result[k] for k in ("add_one", "remove_one")}, indent=2))
+    if args.cli:
+        name, text = extra_article(args.articles)
+        cmd = [sys.executable, "-m", "rag.index", "--whole-files", "--quiet", "--json", "--corpus", str(corpus), "--index", str(index)]
+        for step in ("add_one_cli", "remove_one_cli"):
+            if step == "add_one_cli":
+                (corpus / name).write_text(text, encoding="utf-8")
+            else:
+                (corpus / name).unlink()
+            t = time.perf_counter()
+            done = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+            out = json.loads(done.stdout)
+            result[step] = {"wall_s": round(time.perf_counter() - t, 2), "chunks_embedded": out["chunks_embedded"], "files_unread": out["files_unread"], "timings_s": out["timings_s"]}
+        print(json.dumps({k: result[k] for k in ("add_one_cli", "remove_one_cli")}, indent=2))
     path = save_result(args.name or f"build_news_{args.articles}", result)
     print(f"wrote {path}")
     return 0

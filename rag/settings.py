@@ -166,7 +166,8 @@ class Settings(BaseSettings):
     # tokenize_workers processes (0: one per core, 1: in this process) once a build has at least
     # tokenize_parallel_min chunks. build_lock_poll: seconds between looks at a held build lock
     # (`--wait`). A file whose size and mtime match the last build is not read again unless its
-    # mtime is within mtime_trust_margin seconds of that build's start (it may have changed since).
+    # mtime is within mtime_trust_margin seconds of that build's start (it may have been written
+    # again within the same timestamp tick; 1 s covers ext4/xfs/tmpfs, not FAT's 2 s).
     # An incremental build adds a segment instead of rewriting the version (rag/store/local_update.py)
     # until there are segment_max segments or segment_compact_share of the rows are deleted; then
     # it writes the whole version again as one segment.
@@ -177,7 +178,7 @@ class Settings(BaseSettings):
     tokenize_workers: int = Field(0, ge=0)
     tokenize_parallel_min: int = Field(3000, ge=0)
     build_lock_poll: float = Field(0.5, gt=0)
-    mtime_trust_margin: float = Field(2.0, ge=0)
+    mtime_trust_margin: float = Field(1.0, ge=0)
     segment_max: int = Field(8, ge=1)
     segment_compact_share: float = Field(0.2, ge=0, le=1)
 
