@@ -32,7 +32,8 @@ import numpy as np
 
 from .buildlock import BuildLock
 from .chunk import chunk_articles
-from .embed import EmbeddingCache, Embedder, embed_with_cache, make_embedder, text_hash
+from .dense import dense_identity, embed_chunks
+from .embed import EmbeddingCache, Embedder, make_embedder, text_hash
 from .load import FileStat, load_corpus
 from .records import Article, Page
 from .segment import file_article as whole_file_article
@@ -79,6 +80,7 @@ def index_identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "profile": settings.corpus_profile.id,
         "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "split": settings.split_articles},
         "faiss_index": settings.faiss_index,
+        "dense_unit": dense_identity(settings),
     }
 
 
@@ -143,10 +145,11 @@ def build_index(
 def _build(settings: Settings, embedder: Embedder | None, progress: Progress | None, full: bool, dense: str) -> BuildReport:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    embedder = embedder or make_embedder(settings.embedder)
+    embedder = embedder or make_embedder(settings)
     timings["load_embedder"] = time.perf_counter() - t0
     identity = index_identity(settings, embedder)
-    progressive = settings.store == "local"
+    # partial vectors need a vector per chunk from its own text: the local store, dense_unit "chunk"
+    progressive = settings.store == "local" and settings.dense_unit == "chunk"
 
     t = time.perf_counter()
     store: Store | None = None
@@ -236,15 +239,16 @@ def _build(settings: Settings, embedder: Embedder | None, progress: Progress | N
                 # a small update (a page or two): embedding it costs about what a second publish
                 # would, so it is published once, complete
                 missing = np.flatnonzero(np.isnan(vectors[:, 0]))
-                fresh, computed = embed_with_cache(embedder, [chunks[i].indexed_text for i in missing], cache, batch_size=settings.embed_batch)
+                fresh, computed = embed_chunks([], [chunks[i] for i in missing], settings, embedder, cache)
                 vectors[missing] = fresh
                 report.chunks_embedded += computed
         else:
-            vectors, computed = embed_with_cache(
+            vectors, computed = embed_chunks(
+                articles,
+                chunks,
+                settings,
                 embedder,
-                [c.indexed_text for c in chunks],
                 cache,
-                batch_size=settings.embed_batch,
                 progress=(lambda d, n: progress("embed", d, n)) if progress else None,
             )
             report.chunks_embedded += computed
@@ -306,11 +310,12 @@ def _embed_missing(settings: Settings, embedder: Embedder, store: Store, cache: 
     step = settings.dense_check_chunks
     for start in range(0, total, step):
         group = missing[start : start + step]
-        vecs, n = embed_with_cache(
+        vecs, n = embed_chunks(
+            [],
+            group,
+            settings,
             embedder,
-            [c.indexed_text for c in group],
             cache,
-            batch_size=settings.embed_batch,
             progress=(lambda d, _n, s=start: progress("embed", s + d, total)) if progress else None,
         )
         store.set_vectors([c.id for c in group], vecs)
