@@ -367,21 +367,10 @@ class LocalStore:
                 for name in names:
                     files[name] = {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
             manifest["version_files"] = dict(sorted(files.items()))
-            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-            # the manifest cannot hold its own checksum: a sidecar does, checked with verify
-            (tmp / "manifest.sha256").write_text(_sha256(tmp / "manifest.json"), encoding="utf-8")
-            _fsync_dir(tmp)
+            _write_manifest(tmp, manifest)
         except OSError as exc:
-            # the half-written folder goes at once: left behind it would keep a full disk full
-            shutil.rmtree(tmp, ignore_errors=True)
-            if exc.errno == errno.ENOSPC:
-                raise IndexProblem(f"磁盘空间不足，无法写入新索引 {root}（已删除临时目录，已发布的索引不变）：请释放空间后重新运行 `python -m rag.index`") from None
-            raise
-        os.replace(tmp, final)
-        pointer = root / f".{CURRENT}.tmp"
-        pointer.write_text(final.name, encoding="utf-8")
-        os.replace(pointer, root / CURRENT)
-        _fsync_dir(root)
+            _abandon(tmp, root, exc)
+        _switch_current(tmp, final, root)
         self.manifest = manifest
         self.path = root
         self._set_base(final, manifest["version_files"])
@@ -629,6 +618,31 @@ def _read_jsonl(path: Path, lines: dict[str, str] | None = None, kind: str = "")
                 if kind and lines is not None:
                     lines[f"{kind}:{row['id']}"] = line if line.endswith("\n") else line + "\n"
     return rows
+
+
+def _write_manifest(tmp: Path, manifest: dict) -> None:
+    (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    # the manifest cannot hold its own checksum: a sidecar does, checked with verify
+    (tmp / "manifest.sha256").write_text(_sha256(tmp / "manifest.json"), encoding="utf-8")
+    _fsync_dir(tmp)
+
+
+def _abandon(tmp: Path, root: Path, exc: OSError) -> None:
+    """A version that could not be written: the half-written folder goes at once (left behind it
+    would keep a full disk full), and a full disk is said in one line."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    if exc.errno == errno.ENOSPC:
+        raise IndexProblem(f"磁盘空间不足，无法写入新索引 {root}（已删除临时目录，已发布的索引不变）：请释放空间后重新运行 `python -m rag.index`") from None
+    raise exc
+
+
+def _switch_current(tmp: Path, final: Path, root: Path) -> None:
+    """Publishing: the finished folder gets its name, then CURRENT points at it, both atomically."""
+    os.replace(tmp, final)
+    pointer = root / f".{CURRENT}.tmp"
+    pointer.write_text(final.name, encoding="utf-8")
+    os.replace(pointer, root / CURRENT)
+    _fsync_dir(root)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -19,11 +19,9 @@ or more than `segment_compact_share` of the rows are deleted, and always for an 
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
@@ -35,21 +33,22 @@ import numpy as np
 from ..bm25 import BM25Params
 from ..records import Article, Chunk
 from .local import (
-    CURRENT,
     REPAIR,
     SCHEMA_VERSION,
     SEGMENT_FILES,
     LocalStore,
+    _abandon,
     _check_files,
-    _fsync_dir,
     _read_jsonl,
     _reading,
     _sha256,
+    _switch_current,
+    _write_manifest,
     current_version,
     prune_versions,
     seg_file,
 )
-from .protocol import Filter, IndexDamaged, IndexMismatch, IndexProblem, StoreStats
+from .protocol import Filter, IndexDamaged, IndexMismatch, StoreStats
 
 log = logging.getLogger(__name__)
 
@@ -317,19 +316,10 @@ class LocalUpdate:
                 "deleted": deleted,
                 "version_files": dict(sorted(files.items())),
             }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-            (tmp / "manifest.sha256").write_text(_sha256(tmp / "manifest.json"), encoding="utf-8")
-            _fsync_dir(tmp)
+            _write_manifest(tmp, manifest)
         except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if exc.errno == errno.ENOSPC:
-                raise IndexProblem(f"磁盘空间不足，无法写入新索引 {root}（已删除临时目录，已发布的索引不变）：请释放空间后重新运行 `python -m rag.index`") from None
-            raise
-        os.replace(tmp, final)
-        pointer = root / f".{CURRENT}.tmp"
-        pointer.write_text(final.name, encoding="utf-8")
-        os.replace(pointer, root / CURRENT)
-        _fsync_dir(root)
+            _abandon(tmp, root, exc)
+        _switch_current(tmp, final, root)
         # what was published is the new base; the staged rows are a segment of it, kept in memory
         self.manifest, self._base, self._files = manifest, final, dict(manifest["version_files"])
         self.segments = segments
