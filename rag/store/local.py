@@ -444,26 +444,7 @@ class LocalStore:
         Every file's size is checked against the manifest (cheap); with `verify` its sha256 too
         (the build does, so a garbled file is found and rebuilt). A damaged file raises
         IndexDamaged naming it."""
-        version = current_version(root)
-        sidecar = version / "manifest.sha256"
-        if verify and sidecar.is_file() and sidecar.read_text(encoding="utf-8").strip() != _sha256(version / "manifest.json"):
-            raise IndexDamaged(f"索引文件 {version / 'manifest.json'} 的校验和不符（内容被改动）：{REPAIR}")
-        with _reading(version / "manifest.json"):
-            manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-            if not isinstance(manifest, dict):
-                raise ValueError("not a JSON object")
-        manifest["version"] = version.name
-        if manifest.get("schema_version") != SCHEMA_VERSION:
-            raise IndexMismatch(
-                f"index at {root} has schema version {manifest.get('schema_version')}, this code reads "
-                f"version {SCHEMA_VERSION}: rebuild it with `python -m rag.index`"
-            )
-        for key, want in (expect or {}).items():
-            if manifest.get(key) != want:
-                raise IndexMismatch(
-                    f"index at {root} was built with {key}={manifest.get(key)!r}, but the settings say "
-                    f"{want!r}: rebuild it with `python -m rag.index`"
-                )
+        version, manifest = read_manifest(root, expect, verify)
         files = manifest.get("version_files", {})
         _check_files(version, files, verify)
         with _reading(version / "vocab.json"):
@@ -618,6 +599,32 @@ def _read_jsonl(path: Path, lines: dict[str, str] | None = None, kind: str = "")
                 if kind and lines is not None:
                     lines[f"{kind}:{row['id']}"] = line if line.endswith("\n") else line + "\n"
     return rows
+
+
+def read_manifest(root: Path, expect: dict[str, Any] | None, verify: bool) -> tuple[Path, dict[str, Any]]:
+    """The published version's folder and manifest, checked: its checksum (with `verify`), the
+    schema version and the `expect`ed keys (embedder, tokenizer...)."""
+    version = current_version(root)
+    sidecar = version / "manifest.sha256"
+    if verify and sidecar.is_file() and sidecar.read_text(encoding="utf-8").strip() != _sha256(version / "manifest.json"):
+        raise IndexDamaged(f"索引文件 {version / 'manifest.json'} 的校验和不符（内容被改动）：{REPAIR}")
+    with _reading(version / "manifest.json"):
+        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    manifest["version"] = version.name
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatch(
+            f"index at {root} has schema version {manifest.get('schema_version')}, this code reads "
+            f"version {SCHEMA_VERSION}: rebuild it with `python -m rag.index`"
+        )
+    for key, want in (expect or {}).items():
+        if manifest.get(key) != want:
+            raise IndexMismatch(
+                f"index at {root} was built with {key}={manifest.get(key)!r}, but the settings say "
+                f"{want!r}: rebuild it with `python -m rag.index`"
+            )
+    return version, manifest
 
 
 def _write_manifest(tmp: Path, manifest: dict) -> None:

@@ -33,7 +33,6 @@ import numpy as np
 from ..bm25 import BM25Params
 from ..records import Article, Chunk
 from .local import (
-    REPAIR,
     SCHEMA_VERSION,
     SEGMENT_FILES,
     LocalStore,
@@ -44,11 +43,11 @@ from .local import (
     _sha256,
     _switch_current,
     _write_manifest,
-    current_version,
     prune_versions,
+    read_manifest,
     seg_file,
 )
-from .protocol import Filter, IndexDamaged, IndexMismatch, StoreStats
+from .protocol import Filter, StoreStats
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +102,7 @@ class LocalUpdate:
     ) -> "LocalUpdate | None":
         """The published version opened for an incremental build; None when it should be
         compacted instead (or is an older layout): then the caller loads it whole."""
-        version = current_version(root)
-        sidecar = version / "manifest.sha256"
-        if verify and sidecar.is_file() and sidecar.read_text(encoding="utf-8").strip() != _sha256(version / "manifest.json"):
-            raise IndexDamaged(f"索引文件 {version / 'manifest.json'} 的校验和不符（内容被改动）：{REPAIR}")
-        with _reading(version / "manifest.json"):
-            manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-            if not isinstance(manifest, dict):
-                raise ValueError("not a JSON object")
-        manifest["version"] = version.name
-        if manifest.get("schema_version") != SCHEMA_VERSION:
-            raise IndexMismatch(f"index at {root} has schema version {manifest.get('schema_version')}: rebuild it with `python -m rag.index`")
-        for key, want in (expect or {}).items():
-            if manifest.get(key) != want:
-                raise IndexMismatch(f"index at {root} was built with {key}={manifest.get(key)!r}, but the settings say {want!r}: rebuild it with `python -m rag.index`")
+        version, manifest = read_manifest(root, expect, verify)
         segments = manifest.get("segments")
         files = manifest.get("version_files", {})
         if not segments or manifest.get("faiss_index") != "flat" or len(segments) >= max_segments:
