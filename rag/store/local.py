@@ -345,20 +345,10 @@ class LocalStore:
         final = root / f"v-{stamp}"
         tmp.mkdir()
         try:
-            manifest = {
-                **manifest,
-                "schema_version": SCHEMA_VERSION,
-                "dim": self.dim,
-                "faiss_index": self.faiss_kind,
-                "bm25": asdict(self.bm25_params),
-                "version": final.name,
-                "n_articles": len(self.article_map),
-                "n_chunks": len(self.chunks),
-                "n_dense": int(self.has_vector.sum()),
-                "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "segments": [{"name": "", "n_rows": len(self.chunks), "n_articles": len(self.article_map)}],
-                "deleted": {},
-            }
+            manifest = version_manifest(
+                manifest, self, final.name, len(self.article_map), len(self.chunks), int(self.has_vector.sum()),
+                segments=[{"name": "", "n_rows": len(self.chunks), "n_articles": len(self.article_map)}], deleted={},
+            )
             files: dict[str, dict[str, Any]] = {}
             for group, names in FILE_GROUPS.items():
                 if group not in self._dirty and self._link_from_base(names, tmp, files):
@@ -625,6 +615,26 @@ def read_manifest(root: Path, expect: dict[str, Any] | None, verify: bool) -> tu
                 f"{want!r}: rebuild it with `python -m rag.index`"
             )
     return version, manifest
+
+
+def version_manifest(
+    given: dict[str, Any], store: Any, name: str, n_articles: int, n_chunks: int, n_dense: int, **layout: Any
+) -> dict[str, Any]:
+    """The manifest of a version about to be published: the caller's keys (identity, file
+    stats), then what the store's arrays are, the counts and the segment layout."""
+    return {
+        **given,
+        "schema_version": SCHEMA_VERSION,
+        "dim": store.dim,
+        "faiss_index": store.faiss_kind,
+        "bm25": asdict(store.bm25_params),
+        "version": name,
+        "n_articles": n_articles,
+        "n_chunks": n_chunks,
+        "n_dense": n_dense,
+        "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **layout,
+    }
 
 
 def _write_manifest(tmp: Path, manifest: dict) -> None:

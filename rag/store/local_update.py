@@ -24,7 +24,6 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ import numpy as np
 from ..bm25 import BM25Params
 from ..records import Article, Chunk
 from .local import (
-    SCHEMA_VERSION,
     SEGMENT_FILES,
     LocalStore,
     _abandon,
@@ -45,6 +43,7 @@ from .local import (
     _write_manifest,
     prune_versions,
     read_manifest,
+    version_manifest,
     seg_file,
 )
 from .protocol import Filter, StoreStats
@@ -287,21 +286,10 @@ class LocalUpdate:
                 for name in (s["name"] for s in self.segments)
                 if self._gone_rows[name] or self._gone_articles[name]
             }
-            manifest = {
-                **manifest,
-                "schema_version": SCHEMA_VERSION,
-                "dim": self.dim,
-                "faiss_index": self.faiss_kind,
-                "bm25": asdict(self.bm25_params),
-                "version": final.name,
-                "n_articles": n_articles,
-                "n_chunks": n_chunks,
-                "n_dense": n_dense,
-                "published_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "segments": segments,
-                "deleted": deleted,
-                "version_files": dict(sorted(files.items())),
-            }
+            manifest = version_manifest(
+                manifest, self, final.name, n_articles, n_chunks, n_dense,
+                segments=segments, deleted=deleted, version_files=dict(sorted(files.items())),
+            )
             _write_manifest(tmp, manifest)
         except OSError as exc:
             _abandon(tmp, root, exc)
