@@ -19,6 +19,35 @@ def base(seed_settings, embedder, serve) -> Iterator[str]:
     yield from serve(create_app(seed_settings, auth=AUTH, embedder=embedder))
 
 
+def no_sideways_scroll(page) -> bool:
+    width, view = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+    return width <= view
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1366, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"])
+def test_login_page_fits_the_window_and_uploads_need_the_login(base, browser, seed_settings, viewport):
+    """No sideways scroll on the login page; a browser without the login cannot upload a page."""
+    context = browser.new_context(locale="zh-CN", viewport=viewport)
+    page = context.new_page()
+    page.goto(base + "/archive")
+    assert page.locator("h1").inner_text() == "请登录" and no_sideways_scroll(page)
+    before = sorted(p.name for p in seed_settings.corpus_dir.iterdir())
+    statuses = page.evaluate(
+        """async () => {
+            const out = [];
+            for (const url of ['/api/archive/upload', '/gradio_api/upload']) {
+                const form = new FormData();
+                form.append('files', new File(['测试园区新闻'], 'x.txt', {type: 'text/plain'}));
+                out.push((await fetch(url, {method: 'POST', body: form})).status);
+            }
+            return out;
+        }"""
+    )
+    assert statuses == [401, 401]
+    assert sorted(p.name for p in seed_settings.corpus_dir.iterdir()) == before
+    context.close()
+
+
 def test_login_page_then_chat(base, browser):
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
