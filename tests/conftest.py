@@ -137,9 +137,11 @@ def serve() -> Callable[..., Iterator[str]]:
     return _serve
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium):
-    """One headless Chromium for the session (each test opens its own context)."""
+    """One headless Chromium per test module (each test opens its own context). Not per session:
+    Playwright's sync API keeps its event loop running while it is open, and a later
+    `asyncio.run()` (the LangChain adapter's async tests) then fails."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
