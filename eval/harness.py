@@ -209,7 +209,7 @@ def run_eval(
     if config.limit:
         items = items[: config.limit]
     settings = settings_for(config)
-    embedder = embedder or make_embedder(settings.embedder)
+    embedder = embedder or make_embedder(settings)
     report = build_index(settings, embedder=embedder, progress=progress) if config.build else None
     engine = Engine(settings, embedder=LastQueryMemo(embedder))
     answer_k = config.k or settings.top_k

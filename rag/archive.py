@@ -193,7 +193,7 @@ class Archive:
         self.corpus = Path(settings.corpus_dir)
         # the loader skips larger files anyway (Settings.max_file_bytes), so refuse them at the door
         self.max_upload_bytes = max_upload_bytes or int(getattr(settings, "max_file_bytes", 5_000_000))
-        self._embedder_factory = embedder_factory or (lambda: make_embedder(settings.embedder))
+        self._embedder_factory = embedder_factory or (lambda: make_embedder(settings))
         self._embedder: Embedder | None = None
         self._job_lock = threading.Lock()  # held for the whole rebuild: one at a time
         self._files_lock = threading.Lock()

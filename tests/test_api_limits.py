@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
 
@@ -31,30 +28,6 @@ Q_BONDS = "经开区2020年专项债发行多少"
 MB = 1 << 20
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(app) -> Iterator[str]:
-    port = _free_port()
-    # log_config=None: uvicorn logs through the root logger, so caplog sees "Exception in ASGI application"
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def index_copy(seed_settings, tmp_path_factory):
     """A private copy of the seed index, so this module may publish versions of its own."""
@@ -64,8 +37,8 @@ def index_copy(seed_settings, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def base(index_copy, embedder) -> Iterator[str]:
-    yield from _serve(create_app(index_copy, embedder=embedder))
+def base(index_copy, embedder, serve) -> Iterator[str]:
+    yield from serve(create_app(index_copy, embedder=embedder), root_logging=True)
 
 
 def post(base: str, body: bytes | dict, **kw) -> httpx.Response:

@@ -24,7 +24,6 @@ from rag import render
 from rag.build import build_index
 from rag.feedback import FeedbackStore, feedback_path
 from rag.settings import Settings
-from rag.store import current_version
 Q_BONDS = "经开区2020年专项债发行多少"
 BONDS_TITLE = "积极申报专项债券 助力经开快速发展"
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,19 +57,6 @@ NEW_PAGE = (
 )
 # An English sentence is two or more Latin words in a row (a lone "Markdown" or "PDF" is fine).
 ENGLISH = re.compile(r"[A-Za-z]{2,}(?:[ ,.'’:-]+[A-Za-z]{2,})+")
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
-        yield b
-        b.close()
 
 
 def new_page(browser, viewport=DESKTOP, context=None):

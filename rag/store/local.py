@@ -361,6 +361,8 @@ def build_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
         index.hnsw.efSearch = 64
+    elif kind == "fp16":
+        index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
     else:
         index = faiss.IndexFlatIP(dim)
     if len(vectors):
