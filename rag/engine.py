@@ -107,12 +107,26 @@ class Engine:
         if self.store is not None and stamp == self._stamp:
             return False
         with self._lock:
-            if self.store is not None and stamp == self._stamp:
+            found = self.open_published()
+            if found is None:
                 return False
-            store = open_store(self.settings, expect=index_identity(self.settings, self.embedder))
-            self.store, self._stamp = store, stamp
-            log.info("loaded index %s", stamp)
+            self.use(*found)
             return True
+
+    def open_published(self) -> tuple[str, Store] | None:
+        """(version, store) of the published index when it is not the loaded one, opened beside it.
+
+        Opening (reading the files, building the BM25 matrix and FAISS) is the slow part of a
+        reload; a server does it while answers go on, then swaps with `use` under its write gate."""
+        stamp = published_version(self.settings)
+        if self.store is not None and stamp == self._stamp:
+            return None
+        return stamp, open_store(self.settings, expect=index_identity(self.settings, self.embedder))
+
+    def use(self, stamp: str, store: Store) -> None:
+        """Answer from `store` (version `stamp`) from now on."""
+        self.store, self._stamp = store, stamp
+        log.info("loaded index %s", stamp)
 
     @property
     def status(self) -> dict:

@@ -41,7 +41,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from .followup import standalone_question
 from .records import Answer, Citation, Hit
-from .retrieve import years_in
+from .zh import years_in
 from .settings import PROJECT_ROOT, Settings
 from .verify import INSTRUCTION as _INSTRUCTION
 from .verify import bad_markers, markers_in, normalize_for_match, numbers_in, trusted_text, unsupported_numbers

@@ -70,13 +70,11 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its fused score and the per-retriever ranks behind it."""
+    """A retrieved chunk with its fused score and its rank in the fused list."""
 
     chunk: Chunk
     score: float
     rank: int
-    sparse_rank: int | None = None
-    dense_rank: int | None = None
 
 
 @dataclass(frozen=True)

@@ -346,7 +346,9 @@ def _time_label(iso: str) -> str:
 
 
 def render_archive(entries: Sequence[Any]) -> str:
-    """The archive table (rag.archive.ArchiveEntry rows): one line a page, problems spelled out."""
+    """The archive table (rag.archive.ArchiveEntry rows): one line a page, problems spelled out.
+
+    Each cell names its column (data-label), so a phone shows a row as a card (app.CSS)."""
     if not entries:
         return '<div class="rag-archive-empty">资料库是空的。请在上方选择报纸文本文件（.txt 或 .md）上传。</div>'
     rows = []
@@ -357,11 +359,11 @@ def render_archive(entries: Sequence[Any]) -> str:
         rows.append(
             "<tr>"
             f'<td class="rag-file"><div class="rag-file-label">{esc(e.label)}</div><div class="rag-file-name">{esc(e.file)}</div></td>'
-            f"<td>{esc(e.issue_date or '日期不详')}</td>"
-            f'<td class="rag-num">{e.articles}</td>'
-            f'<td class="rag-titles">{esc(titles) or "—"}</td>'
-            f"<td>{_time_label(e.indexed_at) if e.indexed_at else '—'}</td>"
-            f'<td><span class="rag-state rag-state-{state_cls}">{esc(e.state)}</span>{problem}</td>'
+            f'<td data-label="报纸日期">{esc(e.issue_date or "日期不详")}</td>'
+            f'<td class="rag-num" data-label="文章数">{e.articles}</td>'
+            f'<td class="rag-titles" data-label="文章标题">{esc(titles) or "—"}</td>'
+            f'<td data-label="收录时间">{_time_label(e.indexed_at) if e.indexed_at else "—"}</td>'
+            f'<td data-label="状态"><span class="rag-state rag-state-{state_cls}">{esc(e.state)}</span>{problem}</td>'
             "</tr>"
         )
     head = "".join(f"<th>{h}</th>" for h in ("文件", "报纸日期", "文章数", "文章标题", "收录时间", "状态"))

@@ -18,7 +18,6 @@ as 2020 because its text says 2020.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
@@ -27,13 +26,7 @@ from .records import Chunk, Hit
 from .settings import Settings
 from .store import Filter, Store
 from .tokenize import expand_query, tokenize
-
-_YEAR_IN_QUESTION = re.compile(r"((?:19|20)\d\d)\s*年")
-
-
-def years_in(text: str) -> list[int]:
-    return sorted({int(y) for y in _YEAR_IN_QUESTION.findall(text)})
-
+from .zh import years_in
 
 def mentions_year(chunk: Chunk, year: int) -> bool:
     return chunk.year == year or str(year) in chunk.text or str(year) in chunk.title
@@ -109,7 +102,7 @@ class Retriever:
             if chunk.article_id in seen:
                 continue
             seen.add(chunk.article_id)
-            hits.append(Hit(chunk=chunk, score=score, rank=len(hits) + 1, sparse_rank=row["s"], dense_rank=row["d"]))
+            hits.append(Hit(chunk=chunk, score=score, rank=len(hits) + 1))
         return hits
 
 

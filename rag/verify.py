@@ -10,6 +10,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from .zh import SENTENCE_END_CHARS
+
 # 13.92 / 1,361.26 / 62.5% / 2020 ; a Chinese date like 5月25日 yields 5 and 25
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -27,7 +29,6 @@ INSTRUCTION = re.compile(
     r"|you\s+are\s+now",
     re.IGNORECASE,
 )
-_SENTENCE_END = "。！？!?；;"
 
 
 def untrusted_from(paragraph: str) -> int | None:
@@ -35,7 +36,7 @@ def untrusted_from(paragraph: str) -> int | None:
     m = INSTRUCTION.search(paragraph)
     if not m:
         return None
-    return max((paragraph.rfind(p, 0, m.start()) for p in _SENTENCE_END), default=-1) + 1
+    return max((paragraph.rfind(p, 0, m.start()) for p in SENTENCE_END_CHARS), default=-1) + 1
 
 
 def trusted_text(text: str) -> str:

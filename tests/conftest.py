@@ -33,7 +33,7 @@ from rag.settings import BUNDLED_CORPUS, SHARED_ENV, Settings
 from rag.settings import shared_dir as shared_root
 
 CHROMIUM_ENV = "RAG_CHROMIUM"
-SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "chromium", "serve", "st_embedder", "llm_server"})
+SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "gold_run", "chromium", "browser", "serve", "st_embedder", "llm_server"})
 
 
 def pytest_collection_modifyitems(config, items):
@@ -85,16 +85,38 @@ def seed_index(seed_settings) -> Path:
     return seed_settings.index_dir
 
 
+@pytest.fixture
+def seed_copy(tmp_path, corpus_copy, seed_settings) -> Settings:
+    """A writable copy of the seed index over `corpus_copy`: copying is faster than a build, and
+    the build recognises the copied files as unchanged (the manifest keys them by name)."""
+    index = tmp_path / "index"
+    shutil.copytree(seed_settings.index_dir, index, ignore=shutil.ignore_patterns("feedback.sqlite*", "archive.json", ".browser-secret"))
+    return seed_settings.replace(corpus_dir=corpus_copy, index_dir=index)
+
+
+@pytest.fixture(scope="session")
+def gold_run(seed_index, embedder):
+    """The gold set answered once, through the eval harness in the configured fusion: the CI gate
+    judges it and the answer tests read its answers (answering 155 questions is minutes here)."""
+    from eval.harness import EvalConfig, run_eval
+
+    return run_eval(EvalConfig(index=seed_index, build=False), embedder=embedder)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _serve(app) -> Iterator[str]:
-    """Run `app` with uvicorn in a thread on a free loopback port; yields its base URL."""
+def _serve(app, root_logging: bool = False) -> Iterator[str]:
+    """Run `app` with uvicorn in a thread on a free loopback port; yields its base URL.
+
+    root_logging: uvicorn logs through the root logger (log_config=None), so `caplog` sees
+    "Exception in ASGI application"."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    extra = {"log_config": None} if root_logging else {}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **extra))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -113,6 +135,20 @@ def _serve(app) -> Iterator[str]:
 def serve() -> Callable[..., Iterator[str]]:
     """`yield from serve(app)` in a fixture: the app on a real HTTP server for its lifetime."""
     return _serve
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium for the session (each test opens its own context)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from rag.answer import classify
 from rag.engine import Engine, QuestionError
 from rag.followup import standalone_question
 from rag.verify import unsupported_numbers
-
-from rag.settings import PROJECT_ROOT as ROOT
 
 SPECIAL_BONDS = "积极申报专项债券 助力经开快速发展"
 ASSESSMENT = "2021年国家级经济技术开发区考核出炉 郑州经开区位列22位"
@@ -47,12 +43,15 @@ UNANSWERED = [
 
 
 # Answered by the answerer before the rewrite, abstained on now (listed in README's known misses):
-# the figure's clause names another year (2020年度) than the asked 2021; 万美元 is not a unit the
-# quantity pattern reads.
+# the figure's clause names another year (2020年度) than the asked 2021.
 KNOWN_MISSES = [
     ("商务部2021年国家级经开区考核一共评价了多少家经开区", "217家", ASSESSMENT),
-    ("2020年实际使用外资和外商投资企业再投资是多少？", "62687万美元", ASSESSMENT),
 ]
+
+
+def test_a_figure_in_ten_thousand_dollars_is_answered(engine):
+    a = engine.ask("2020年实际使用外资和外商投资企业再投资是多少？")
+    assert not a.abstained and a.lead == "62687万美元"
 
 
 @pytest.mark.xfail(reason="known miss of the fitted answerer, see KNOWN_MISSES", strict=False)
@@ -95,7 +94,6 @@ def test_abstains_when_the_archive_does_not_say(engine, question):
     assert answer.contexts  # the closest articles are still shown
 
 
-@pytest.mark.xfail(reason="the fitted answerer offers the nearby year only weakly; issue 9 stays open", strict=False)
 def test_nearby_year_is_offered_labelled_as_such(engine):
     answer = engine.ask("经开区2022年专项债发行多少")
     assert answer.abstained
@@ -103,18 +101,19 @@ def test_nearby_year_is_offered_labelled_as_such(engine):
     assert answer.citations[0].title == SPECIAL_BONDS
 
 
-def test_every_number_in_every_answer_is_in_a_cited_passage(engine):
-    gold = [json.loads(line) for line in (ROOT / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+def test_every_number_in_every_answer_is_in_a_cited_passage(gold_run):
+    """Every answer to the gold set, abstentions with a nearby fact included (the session's one
+    run of the gold set, `gold_run`, holds each answer's JSON)."""
+    rows = gold_run.runs[0].rows
     checked = 0
-    for g in gold:
-        a = engine.ask(g["question"])
-        support = [c.quote for c in a.citations] + [c.title for c in a.citations] + [c.date for c in a.citations]
-        assert unsupported_numbers(a.answer, support, g["question"]) == [], (g["question"], a.answer)
-        checked += bool(a.citations)
-    assert checked > 100
+    for row in rows:
+        citations = row["citations"]
+        support = [c[key] for c in citations for key in ("quote", "title", "date")]
+        assert unsupported_numbers(row["answer"], support, row["question"]) == [], (row["question"], row["answer"])
+        checked += bool(citations)
+    assert len(rows) == 155 and checked > 100
 
 
-@pytest.mark.xfail(reason="the fitted answerer offers the nearby year only weakly; issue 9 stays open", strict=False)
 def test_follow_up_reuses_the_previous_question(engine):
     assert standalone_question("那2019年呢？", ["经开区2020年专项债发行多少"]) == "经开区2019年专项债发行多少"
     answer = engine.ask("那2019年呢？", history=["经开区2020年专项债发行多少"])
@@ -170,7 +169,6 @@ def test_injected_instruction_is_never_quoted(tmp_path, embedder, shared_cache):
     assert all("忽略以上指令" not in c.quote for c in answer.citations)
 
 
-@pytest.mark.xfail(reason="the fitted answerer offers the nearby year only weakly; issue 9 stays open", strict=False)
 def test_nearby_year_label_reads_the_year_the_sentence_speaks_of(engine):
     """The 2022 page reports 2020 figures: asked about 2021, the nearby fact is labelled 2020."""
     answer = engine.ask("2021年经开区GDP是多少")
@@ -214,7 +212,6 @@ def test_a_self_contained_question_is_not_glued_onto_the_previous_one(engine):
     assert a.citations and "李小虎" in a.citations[0].quote
 
 
-@pytest.mark.xfail(reason="the fitted answerer offers the nearby year only weakly; issue 9 stays open", strict=False)
 def test_follow_up_for_a_year_the_archive_does_not_print_abstains_labelled(engine):
     a = engine.ask("那2019年呢？", history=["经开区2020年专项债发行多少"])
     assert a.retrieval_question == "经开区2019年专项债发行多少"

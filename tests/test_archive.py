@@ -154,13 +154,9 @@ def test_loader_reasons_are_said_in_chinese():
 
 # -- real builds ----------------------------------------------------------------------------------
 @pytest.fixture
-def live(tmp_path, corpus_copy, shared_cache, embedder) -> Archive:
-    """An archive over a copy of the seed pages with a published index (cached embeddings)."""
-    from rag.build import build_index
-
-    settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", cache_dir=shared_cache)
-    build_index(settings, embedder=embedder)
-    return Archive(settings, embedder_factory=lambda: embedder)
+def live(seed_copy, embedder) -> Archive:
+    """An archive over a copy of the seed pages with a copy of their published index."""
+    return Archive(seed_copy, embedder_factory=lambda: embedder)
 
 
 def _loaded(archive: Archive):
@@ -212,15 +208,12 @@ def test_removed_file_is_listed_until_the_rebuild(live):
 
 # -- JSON routes -----------------------------------------------------------------------------
 @pytest.fixture
-def client(tmp_path, corpus_copy, shared_cache, embedder):
+def client(seed_copy, embedder):
     from fastapi.testclient import TestClient
 
     from app import create_app
-    from rag.build import build_index
 
-    settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index", cache_dir=shared_cache)
-    build_index(settings, embedder=embedder)
-    app = create_app(settings, auth=("staff", "s3cret"), embedder=embedder)
+    app = create_app(seed_copy, auth=("staff", "s3cret"), embedder=embedder)
     with TestClient(app) as c:
         yield c
 

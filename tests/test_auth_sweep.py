@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from app import create_app
 from rag.store import current_version
@@ -28,30 +23,14 @@ AUTH = ("staff", "s3cret-pw")
 PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(seed_settings, embedder):
     return create_app(seed_settings, auth=AUTH, embedder=embedder)
 
 
 @pytest.fixture(scope="module")
-def base(app) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+def base(app, serve) -> Iterator[str]:
+    yield from serve(app)
 
 
 @pytest.fixture(scope="module")

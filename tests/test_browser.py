@@ -24,7 +24,6 @@ from rag import render
 from rag.build import build_index
 from rag.feedback import FeedbackStore, feedback_path
 from rag.settings import Settings
-from rag.store import current_version
 Q_BONDS = "经开区2020年专项债发行多少"
 BONDS_TITLE = "积极申报专项债券 助力经开快速发展"
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,19 +57,6 @@ NEW_PAGE = (
 )
 # An English sentence is two or more Latin words in a row (a lone "Markdown" or "PDF" is fine).
 ENGLISH = re.compile(r"[A-Za-z]{2,}(?:[ ,.'’:-]+[A-Za-z]{2,})+")
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
-        yield b
-        b.close()
 
 
 def new_page(browser, viewport=DESKTOP, context=None):
@@ -200,6 +186,12 @@ def box_of(locator, timeout_s: float = 10) -> dict:
         time.sleep(0.2)
 
 
+def assert_no_sideways_scroll(page, where: str) -> None:
+    """The page is never wider than the window (a 450 px archive page on a 390 px phone was)."""
+    width, view = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+    assert width <= view, f"{where}: the page is {width} px wide in a {view} px window"
+
+
 def test_conversation_with_citations_follow_up_and_abstention(page, seed_base, seed_settings):
     open_chat(page, seed_base)
     assert page.inner_text("#rag-status").startswith("已收录 5 版报纸 · ")
@@ -298,7 +290,8 @@ def test_newest_answer_stays_in_view_with_one_scroll_box(any_page, seed_base):
     assert english_on_page(page) == []
 
 
-def test_reload_keeps_the_conversation_and_its_history(page, seed_base):
+def test_reload_keeps_the_conversation_and_its_history(any_page, seed_base):
+    page = any_page
     open_chat(page, seed_base)
     ask(page, Q_BONDS, 1)
     ask(page, "郑大二附院周边道路什么时候建成通车", 2)
@@ -321,7 +314,8 @@ def test_reload_keeps_the_conversation_and_its_history(page, seed_base):
     assert page.locator("#rag-chat .rag-q").count() == 0  # cleared stays cleared
 
 
-def test_thumbs_are_stored_with_a_comment_and_exported(page, seed_base, seed_settings, tmp_path):
+def test_thumbs_are_stored_with_a_comment_and_exported(any_page, seed_base, seed_settings, tmp_path):
+    page = any_page
     open_chat(page, seed_base)
     ask(page, Q_BONDS, 1)
     ask(page, "经开区2023年财政预算是多少", 2)
@@ -359,7 +353,8 @@ def pick(page, elem_id: str, option: str) -> None:
     page.keyboard.press("Escape")
 
 
-def test_filter_chip_shown_and_cleared_with_the_chat(page, seed_base):
+def test_filter_chip_shown_and_cleared_with_the_chat(any_page, seed_base):
+    page = any_page
     open_chat(page, seed_base)
     page.get_by_text("筛选与设置").click()
     assert page.input_value("#rag-year-from input") == "不限" and page.input_value("#rag-year-to input") == "不限"
@@ -368,7 +363,7 @@ def test_filter_chip_shown_and_cleared_with_the_chat(page, seed_base):
     answer = ask(page, Q_BONDS, 1)
     assert answer.locator(".rag-chip").inner_text() == "已筛选：2022年起"
     assert "13.92" not in answer.inner_text() and BONDS_TITLE not in titles(answer)  # the 2020 page is out
-    shot(page, "filter_chip.png")
+    shot(page, f"filter_chip-{page.kind}.png")
     page.locator("#rag-chat button[aria-label=清空对话]").click()
     page.wait_for_function("document.querySelectorAll('#rag-chat .rag-q').length === 0")
     page.wait_for_timeout(300)
@@ -414,6 +409,24 @@ def test_missing_index_page_says_what_to_do_in_chinese(page, empty_base):
     assert "资料库" in notice.inner_text() and "python" not in notice.inner_text()
     assert english_on_page(page) == []
     shot(page, "06_no_index.png")
+
+
+def test_no_page_scrolls_sideways(any_page, seed_base, archive_site):
+    page = any_page
+    open_chat(page, seed_base)
+    assert_no_sideways_scroll(page, "empty chat")
+    answer = ask(page, Q_BONDS, 1)
+    for d in answer.locator("details").all():
+        d.evaluate("d => d.open = true")
+    page.get_by_text("筛选与设置").click()
+    page.wait_for_timeout(500)
+    assert_no_sideways_scroll(page, "chat with an answer, its sources and the filters open")
+    base, _ = archive_site
+    page.goto(base + "/archive")
+    page.wait_for_selector("#rag-archive table")
+    page.wait_for_timeout(500)
+    assert_no_sideways_scroll(page, "archive")
+    shot(page, f"archive-{page.kind}.png")
 
 
 def test_archive_upload_rebuild_while_answering_then_new_file_answers(browser, archive_site):
@@ -480,4 +493,37 @@ def test_archive_upload_rebuild_while_answering_then_new_file_answers(browser, a
     chat.click("#rag-sources input")
     assert chat.get_by_role("option", name=re.compile("测试园区")).count() == 1
     assert page.dialogs == [] and chat.dialogs == []
+    page.context.close()
+
+
+def test_archive_on_a_phone_stores_a_traversal_name_inside_the_corpus_and_removes_it(browser, archive_site):
+    """`../../x.txt` picked in the browser lands as x.txt in the corpus folder; 移除 takes it out again."""
+    base, settings = archive_site
+    corpus = Path(settings.corpus_dir)
+    page = new_page(browser, PHONE)
+    page.goto(base + "/archive")
+    page.wait_for_selector("#rag-archive table")
+    assert_no_sideways_scroll(page, "archive on a phone")
+    body = "测试园区路灯改造\n\n本报讯 2024年5月6日，测试园区完成路灯改造，共更换路灯320盏。\n".encode("utf-8")
+    page.set_input_files("#rag-upload input[type=file]", [{"name": "../../x.txt", "mimeType": "text/plain", "buffer": body}])
+    page.wait_for_function("document.querySelector('#rag-upload').innerText.includes('x.txt')", timeout=30_000)
+    page.click("#rag-upload-btn")
+    item = page.locator("#rag-upload-result li").first
+    item.wait_for(timeout=30_000)
+    assert item.inner_text().startswith("✓ 已保存“x.txt”"), item.inner_text()
+    assert (corpus / "x.txt").read_bytes() == body
+    assert not (corpus.parent / "x.txt").exists() and not (corpus.parent.parent / "x.txt").exists()
+    row = page.locator("#rag-archive tr", has_text="x.txt")
+    row.wait_for(timeout=30_000)
+    assert "待重建" in row.inner_text()
+    assert_no_sideways_scroll(page, "archive on a phone after an upload")
+    assert english_on_page(page) == []
+
+    page.click("#rag-remove-pick input")
+    page.get_by_role("option", name=re.compile(r"（x\.txt）")).click()
+    page.click("#rag-remove")
+    page.get_by_text("已移除“x.txt”").first.wait_for(timeout=30_000)
+    page.wait_for_function("!document.querySelector('#rag-archive').innerText.includes('x.txt')", timeout=30_000)
+    assert not (corpus / "x.txt").exists()
+    assert page.dialogs == []
     page.context.close()

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.build import build_index
 from rag.load import DEFAULT_MAX_FILE_BYTES, CorpusError, decode, load_corpus
 from rag.settings import Settings
 
@@ -180,7 +179,10 @@ def test_encodings_of_chinese_text_are_detected(text, encoding, bom, detected):
 
 
 @pytest.mark.slow
-def test_cli_builds_over_a_hostile_corpus_and_prints_each_skip_once(tmp_path, shared_cache):
+def test_cli_builds_over_a_hostile_corpus_and_prints_each_skip_once(tmp_path, seed_settings, embedder):
+    """The seed page is split into articles as in the session's index, so the subprocess finds
+    its vectors in the session's cache and embeds only the two re-encoded texts."""
+    shared_cache = seed_settings.cache_dir
     corpus = tmp_path / "corpus"
     _page(corpus)
     (corpus / "utf16.txt").write_bytes(MANY_YI.encode("utf-16-le"))
@@ -196,7 +198,7 @@ def test_cli_builds_over_a_hostile_corpus_and_prints_each_skip_once(tmp_path, sh
     index = tmp_path / "index"
     env = {**os.environ, "RAG_CACHE_DIR": str(shared_cache)}
     run = subprocess.run(
-        [sys.executable, "-m", "rag.index", "--corpus", str(corpus), "--index", str(index), "--whole-files", "--quiet"],
+        [sys.executable, "-m", "rag.index", "--corpus", str(corpus), "--index", str(index), "--quiet"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     assert run.returncode == 0, run.stderr
@@ -208,8 +210,8 @@ def test_cli_builds_over_a_hostile_corpus_and_prints_each_skip_once(tmp_path, sh
     )
     assert "Traceback" not in run.stderr and "WARNING" not in run.stderr  # each reason once, from the CLI
     assert "/etc/passwd" not in (index / (index / "CURRENT").read_text().strip() / "chunks.jsonl").read_text(encoding="utf-8")
-    settings = Settings(corpus_dir=corpus, index_dir=index, cache_dir=shared_cache, split_articles=False)
+    settings = Settings(corpus_dir=corpus, index_dir=index, cache_dir=shared_cache)
     from rag.engine import Engine
 
-    answer = Engine(settings).ask("root:x:0:0")
+    answer = Engine(settings, embedder=embedder).ask("root:x:0:0")
     assert "root:x" not in answer.answer

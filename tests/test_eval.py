@@ -47,12 +47,6 @@ GOLD = load_gold(DEFAULT_GOLD)
 # -- fixtures: `embedder` and `seed_index` (the session's index of the bundled pages) are in conftest
 
 
-@pytest.fixture(scope="session")
-def full_run(seed_index, embedder):
-    """The whole gold set, configured retrieval mode: what the CI gate judges."""
-    return run_eval(EvalConfig(index=seed_index, build=False), embedder=embedder)
-
-
 # -- the gold set ----------------------------------------------------------------------------
 
 
@@ -308,9 +302,9 @@ def test_without_llm_flag_the_generator_is_off(monkeypatch):
 # -- the CI gate -------------------------------------------------------------------------------
 
 
-def test_gate_full_gold_set(full_run):
+def test_gate_full_gold_set(gold_run):
     """Fails when answer accuracy, hit@5 or abstention recall fall below eval/thresholds.json."""
-    metrics = full_run.runs[0].metrics
+    metrics = gold_run.runs[0].metrics
     assert metrics["n"] == 155
     assert gate(metrics, load_thresholds(THRESHOLDS)) == []
 

@@ -103,3 +103,11 @@ def test_make_gate_names_the_setting():
     assert isinstance(make_gate("shared"), ReadWriteGate) and isinstance(make_gate("serial"), SerialGate)
     with pytest.raises(ValueError, match="ask_concurrency"):
         make_gate("parallel")
+
+
+
+def test_serve_embed_threads_is_checked():
+    """The web app's query embedder threads (0 = the embedder library's own choice); never negative."""
+    assert Settings().serve_embed_threads == 1 and Settings(serve_embed_threads=0).serve_embed_threads == 0
+    with pytest.raises(ValueError, match="serve_embed_threads"):
+        Settings(serve_embed_threads=-1)

@@ -121,23 +121,30 @@ def test_page_without_header_is_segmented_as_before():
     assert arts[0].date == "2020-05-20"
 
 
-@pytest.mark.slow  # writes the 775-file CRUD corpus from the 30k-article dump (~10 s)
+@pytest.fixture(scope="module")
+def crud_corpus(shared_dir, tmp_path_factory) -> Path:
+    """The CRUD dev corpus with 500 distractors (775 files), made once for both profiles."""
+    import subprocess
+    import sys
+
+    corpus = tmp_path_factory.mktemp("crud") / "corpus"
+    make = shared_dir / "datasets" / "crud_qa_dev" / "make_corpus.py"
+    subprocess.run([sys.executable, str(make), "--distractors", "500", "--out", str(corpus)], check=True, capture_output=True)
+    return corpus
+
+
+@pytest.mark.slow  # the corpus is written from the 30k-article dump (~10 s)
 @pytest.mark.parametrize("profile", ["jingkai", "news"])
-def test_crud_news_corpus_keeps_dates_and_gets_real_titles(shared_dir, tmp_path, profile):
+def test_crud_news_corpus_keeps_dates_and_gets_real_titles(crud_corpus, profile):
     """Issue 14: without --whole-files, every header that carries a year gives the article its
     date and year, and no title is a timestamp (README: "News corpora")."""
     import re
-    import subprocess
-    import sys
 
     from rag.load import load_corpus
     from rag.segment import news_header
 
-    corpus = tmp_path / "crud"
-    make = shared_dir / "datasets" / "crud_qa_dev" / "make_corpus.py"
-    subprocess.run([sys.executable, str(make), "--distractors", "500", "--out", str(corpus)], check=True, capture_output=True)
     prof = load_profile(profile)
-    pages = load_corpus(corpus).pages
+    pages = load_corpus(crud_corpus).pages
     articles = [a for p in pages for a in segment_page(p, prof)]
     assert len(pages) == len(articles) == 775
     stamped = 0

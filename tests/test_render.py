@@ -1,5 +1,6 @@
 """HTML rendering of answers: escaping of hostile archive text, highlight offsets, abstention."""
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -197,3 +198,14 @@ def test_status_line():
     missing = render.render_status(None)
     assert "资料库" in missing and "rag-error" in missing and "python" not in missing
     assert render.render_status(status, problem="<b>坏了</b>") == '<div class="rag-status rag-error">&lt;b&gt;坏了&lt;/b&gt;</div>'
+
+
+def test_archive_cells_name_their_column_for_the_phone_cards():
+    """On a phone each row is a card; every value but the file carries its column name."""
+    from rag.archive import ArchiveEntry
+
+    row = ArchiveEntry("x.txt", "经开时报 第1份", "2024年5月6日", 1, ["测试园区路灯改造"], "", "待重建", "")
+    html = render.render_archive([row])
+    labels = [m.group(1) for m in re.finditer(r'data-label="([^"]+)"', html)]
+    assert labels == ["报纸日期", "文章数", "文章标题", "收录时间", "状态"]
+    assert "<th>报纸日期</th>" in html and "《测试园区路灯改造》" in html

@@ -71,7 +71,7 @@ class ExtractiveAnswerer:
             pages.setdefault(s.article.source, {})[s.article.id] = s.article.title + "\n" + s.article.body
         page_text = {src: "\n".join(texts.values()) for src, texts in pages.items()}
         aligned = [
-            align(analysis, s, self.profile, self.tokens, top_yearless if s.from_yearless else top, page_text[s.article.source])
+            align(analysis, s, self.profile, self.tokens, top_yearless if s.from_yearless else top, page_text[s.article.source], self.params)
             for s in spans
         ]
         return score(aligned, self.model)

@@ -11,11 +11,12 @@ decision abstains on it and shows the fact, labelled.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from .. import zh
 from ..profile import Profile
-from .types import CONFLICT, MATCH, MISSING, Alignment, Analysis, Span
+from .leads import RANK_QUESTION, RATE_WORDS, clause_of, clause_weight, is_rate, number_answer, quantities, rank_answers, span_lead
+from .types import CONFLICT, MATCH, MISSING, Alignment, Analysis, AnswerParams, Span
 
 FEATURES = (
     "bias",
@@ -46,6 +47,7 @@ FEATURES = (
     "length",
     "pair",
     "answer_clause",
+    "lead_found",
     "slot_number",
     "slot_date",
     "slot_person",
@@ -192,118 +194,6 @@ def _indicator_state(
     return MATCH
 
 
-def quantities(text: str) -> list[re.Match[str]]:
-    """Quantities in a text that are not a year, a date part, a clock time or an ordinal."""
-    out = []
-    for m in zh.QUANTITY_RE.finditer(text):
-        q = m.group(0).strip()
-        if not q or text[max(0, m.start() - 1) : m.start()] == "第":
-            continue
-        if re.fullmatch(r"(?:19|20)\d\d\s*年?", q) or re.fullmatch(r"\d{1,2}\s*[月日号]", q):
-            continue
-        if re.fullmatch(r"(?:19|20)\d\d\s*\S\s*(?:19|20)?\d\d\s*年?|\d{1,2}\s*\S\s*\d{1,2}\s*[月日号]", q):
-            continue  # 2019-2020年, 1~7月: a period, not a quantity
-        if re.fullmatch(r"[\d.,]+", q) and text[m.end() : m.end() + 1] in ("月", "日", "号", "时", "点", "届", "季", "级"):
-            continue  # 5月, 8点, 3届: a date, a clock time, an edition
-        if re.fullmatch(f"[{zh.CN_DIGITS}]+", q):  # 统一, 一流: a bare numeral is no quantity
-            continue
-        if not re.search(r"\d", q) and q[0] in "一" and len(q) == 2 and q[1] in "个项":  # 一个, 一项: wording
-            continue
-        out.append(m)
-    return out
-
-
-def word_ends(analysis: Analysis, text: str, words: Sequence[str]) -> list[int]:
-    """Where each occurrence of the words ends in the text."""
-    return sorted({m.end() for w in words if w for m in re.finditer(re.escape(w), text)})
-
-
-def content_words(analysis: Analysis) -> list[str]:
-    heaviest = sorted(analysis.weights.items(), key=lambda kv: -kv[1])
-    return [t for t, _ in heaviest if len(t) >= 2][:6]
-
-
-_RATE_WORDS = re.compile(r"比例|百分|增长|增速|倍|率|占比|比重|提高|下降")
-# 排第几, 第几巡察组, 名次: the answer is a rank or an ordinal, not a count.
-_RANK_QUESTION = re.compile(r"第几\s*([\u4e00-\u9fff]{0,3})|排名|名次|位次")
-
-
-def rank_answers(analysis: Analysis, text: str) -> list[re.Match[str]]:
-    """For a question asking a rank or an ordinal: its candidates in the text (第一名, 位列22位;
-    第三巡察组 for 第几巡察组, the counter word kept as the question writes it); [] otherwise."""
-    m = _RANK_QUESTION.search(analysis.question)
-    if not m:
-        return []
-    words = m.group(1) or ""
-    if words and words[0] not in "名位":
-        # the counter word first, then as much of the question's following words as the text repeats
-        return list(re.finditer(rf"第\s*[\d{zh.CN_DIGITS}]+\s*{re.escape(words[0])}(?:{re.escape(words[1:3])}|{re.escape(words[1:2])})?", text))
-    return list(zh.RANK_RE.finditer(text))
-
-
-def number_answer(analysis: Analysis, text: str, profile: Profile) -> re.Match[str] | None:
-    """The quantity that answers: a rank when a rank is asked; else in a clause not about
-    another year, of the asked unit, a rate when a rate is asked (and not otherwise), outside
-    brackets (a label such as （20~26期）), nearest after the question's words."""
-    anchors = word_ends(analysis, text, list(analysis.indicators) + content_words(analysis))
-    if _RANK_QUESTION.search(analysis.question):
-        ranks = rank_answers(analysis, text)
-        if not ranks:
-            return None
-        # "由第26位跃升至22位": the rank reached, not the one left
-        return min(ranks, key=lambda m: (text[max(0, m.start() - 1) : m.start()] in ("由", "从"), min((abs(m.start() - a) for a in anchors), default=0)))
-    found = quantities(text)
-    if not found:
-        return None
-    group = next((g for g in profile.unit_groups if analysis.unit in g), (analysis.unit,)) if analysis.unit else ()
-    wants_rate = bool(_RATE_WORDS.search(analysis.question))
-
-    def value(m: re.Match[str]) -> float:
-        q = m.group(0).strip()
-        clause_start = max(text.rfind(c, 0, m.start()) for c in "，；。,;") + 1
-        ends = [i for i in (text.find(c, m.end()) for c in "，；。,;") if i >= 0]
-        clause = text[clause_start : min(ends) if ends else len(text)]
-        years = zh.years_in(clause)
-        # the clause and the one before it name the asked thing (中型企业PMI, not 大型企业PMI)
-        before = text[max(text.rfind(c, 0, max(clause_start - 1, 0)) for c in "，；。,;") + 1 : clause_start]
-        v = 40.0 * clause_weight(analysis, before + clause)
-        if analysis.years and years and not set(years) & set(analysis.years):
-            v -= 60
-        if group:
-            v += 30 if q.endswith(tuple(group)) else -10
-        if is_rate(q):
-            v += 25 if wants_rate else -25
-        opened = max(text.rfind("（", 0, m.start()), text.rfind("(", 0, m.start()))
-        if opened >= 0 and max(text.rfind("）", opened, m.start()), text.rfind(")", opened, m.start())) < 0:
-            v -= 20  # inside brackets: a label, not the figure
-        nxt = text[m.end() : m.end() + 1]
-        later = [o for o in found if clause_start <= o.start() and o.start() >= m.end() and o.start() < clause_start + len(clause)]
-        if not group and nxt and zh.CJK_RE.match(nxt) and later:  # "5个项目13.92亿元": 5个 only counts the 项目
-            v -= 20
-        if anchors:
-            after = [m.start() - a for a in anchors if a <= m.start()]
-            v -= min(after) * 0.5 if after else 30 + min(abs(m.start() - a) for a in anchors) * 0.5
-        return v
-
-    return max(found, key=value)
-
-
-def clause_weight(analysis: Analysis, clause: str) -> float:
-    """The share of the question's information (token weights) written in a clause."""
-    total = analysis.total_weight or 1.0
-    return sum(v for t, v in analysis.weights.items() if t in clause) / total
-
-
-def clause_of(text: str, start: int, end: int) -> str:
-    clause_start = max(text.rfind(c, 0, start) for c in "，；。,;") + 1
-    ends = [i for i in (text.find(c, end) for c in "，；。,;") if i >= 0]
-    return text[clause_start : min(ends) if ends else len(text)]
-
-
-def is_rate(quantity: str) -> bool:
-    return quantity.endswith(("倍", "%", "％", "‰", "成", "个百分点"))
-
-
 def unit_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
     if analysis.slot != "number":
         return True
@@ -317,7 +207,7 @@ def unit_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
 def slot_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
     slot = analysis.slot
     if slot == "number":
-        return bool(rank_answers(analysis, text)) if _RANK_QUESTION.search(analysis.question) else bool(quantities(text))
+        return bool(rank_answers(analysis, text)) if RANK_QUESTION.search(analysis.question) else bool(quantities(text))
     if slot == "date":
         return zh.has_date(text) or any(w in text for w in ("日前", "近日", "当天"))
     if slot in ("person", "role"):
@@ -367,6 +257,7 @@ def align(
     token_set: Callable[[str], frozenset[str]],
     top_score: float,
     page_text: str = "",
+    params: AnswerParams = AnswerParams(),
 ) -> Alignment:
     """`page_text`: the retrieved articles of the span's source file (a newspaper page), where an
     office named once at the top of a page section still counts as weak context."""
@@ -391,7 +282,7 @@ def align(
             clause_years = zh.years_in(clause_of(span.text, lead.start(), lead.end()))
             if analysis.years and clause_years and not set(clause_years) & set(analysis.years):
                 year, found_year = CONFLICT, clause_years[0]  # the figure belongs to another year
-            elif is_rate(lead.group(0).strip()) and not _RATE_WORDS.search(analysis.question):
+            elif is_rate(lead.group(0).strip()) and not RATE_WORDS.search(analysis.question):
                 slot_fit = False  # "是2019年发行额1.86倍" gives no 2019 amount
     entity, rival, e_match, e_missing = _entity_state(analysis, span, profile)
     ordinal, rival_ordinal = _ordinal_state(analysis, span)
@@ -426,6 +317,7 @@ def align(
         "length": min(len(span.text), 300) / 100.0,
         "pair": float(span.sentences > 1),
         "answer_clause": answer_clause,
+        "lead_found": float(bool(span_lead(analysis, [span.text], profile, params))),
         "slot_number": float(analysis.slot == "number"),
         "slot_date": float(analysis.slot == "date"),
         "slot_person": float(analysis.slot in ("person", "role", "organization", "place")),

@@ -54,7 +54,8 @@ def classify(question: str) -> str:
 
 
 def _measure_unit(question: str) -> str:
-    return next((u for w, u in MEASURE_WORDS.items() if u and w in question), "")
+    """The unit a measure word asks for; not where the word is a per-unit base (每万人口)."""
+    return next((u for w, u in MEASURE_WORDS.items() if u and re.search(rf"(?<![每万]){re.escape(w)}", question)), "")
 
 
 def asked_unit(question: str) -> str:
@@ -158,7 +159,7 @@ def entities_in(text: str, profile: Profile) -> list[str]:
 
 # Words that name a measure rather than a thing: they ask for a unit, not for a matching word.
 MEASURE_WORDS = {
-    "金额": "元", "资金": "元", "总额": "元", "投资": "元", "多少钱": "元", "人数": "人", "次数": "次",
+    "金额": "元", "资金": "元", "总额": "元", "投资": "元", "多少钱": "元", "人数": "人", "人口": "人", "次数": "次",
     "数量": "", "规模": "", "面积": "平方米", "总量": "", "数字": "", "情况": "",
 }
 

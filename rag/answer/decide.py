@@ -58,6 +58,7 @@ QUESTION_FEATURES = (
     "indicator_match",
     "indicator_missing",
     "answer_clause",
+    "lead_found",
     "inv_rank",
     "slot_number",
     "slot_date",
@@ -76,6 +77,13 @@ class DecisionModel:
     answer_weights: dict[str, float]
     threshold: float
     meta: dict
+    # A labelled nearby fact is an abstention, not an answer, so it may be offered on less
+    # certainty than an answer needs; fitted on the near-miss set (None: the answer threshold).
+    nearby_threshold: float | None = None
+
+    @property
+    def nearby_bar(self) -> float:
+        return self.threshold if self.nearby_threshold is None else self.nearby_threshold
 
     def rank_logit(self, features: dict[str, float]) -> float:
         return sum(self.rank_weights.get(name, 0.0) * value for name, value in features.items())
@@ -91,6 +99,7 @@ class DecisionModel:
             "answer_features": list(QUESTION_FEATURES),
             "answer_weights": self.answer_weights,
             "threshold": self.threshold,
+            "nearby_threshold": self.nearby_threshold,
             "meta": self.meta,
         }
 
@@ -112,6 +121,7 @@ def load_model(name: str) -> DecisionModel:
         {k: float(v) for k, v in data["answer_weights"].items()},
         float(data["threshold"]),
         data.get("meta", {}),
+        None if data.get("nearby_threshold") is None else float(data["nearby_threshold"]),
     )
 
 
@@ -196,7 +206,7 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
         near = max(rivals, key=lambda a: (a.free_score, -a.span.hit.rank))
         others = [b.score for b in scored if b.span.article.id != near.span.article.id]
         pf = model.answer_probability(question_features(near, near.free_score, max(others, default=None), freed(near.features)))
-        if pf >= model.threshold and (top is None or pf > p):
+        if pf >= model.nearby_bar and (top is None or pf > p):
             reason, asked, found = _why(analysis, near)
             return Decision("nearby", (near,), reason, asked, found, confidence=pf)
     closest = top or next(iter(scored), None)

@@ -28,7 +28,7 @@ class AnswerParams:
     max_articles: int = 5  # retrieved articles whose sentences are candidates
     max_quote: int = 160  # a longer sentence is clipped to its best window of clauses
     pair_max: int = 220  # two adjacent sentences are one candidate up to this length
-    list_item_max: int = 18  # a list item longer than this is prose, not an item
+    list_item_max: int = 10  # a list item longer than this is prose, not an item
     quote_head_window: int = 8  # “除早、除小”的原则: how far from a quoted term the asked noun may be
     max_citations: int = 3  # quotes shown in one answer
     second_quote_margin: float = 1.0  # a second quote's ranking logit is at most this below the best
