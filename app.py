@@ -3,7 +3,7 @@
 `python app.py [--host 127.0.0.1] [--port 7860] [--index DIR]` serves, on one port:
   /             the chat page (Gradio Blocks; answers stream in, citations link to sources)
   /api/ask      POST, the same JSON as `python -m rag.ask --json` (Answer.to_json())
-  /api/status   GET, the loaded index (articles, chunks, embedder, published_at, version)
+  /api/status   GET, the loaded index (articles, chunks, embedder, published_at, version, dense_*)
 RAG_AUTH=user:pass turns on a login for the page and HTTP Basic for the API; RAG_PORT sets the port.
 Rendering lives in rag/render.py; this file builds the page and wires it to the Engine.
 """
@@ -583,7 +583,12 @@ def index_problem_text(exc: IndexProblem) -> str:
 
 def _rebuilding(backend: Backend) -> str:
     job = backend.archive.status()
-    return f"资料库正在更新（{int(job.fraction * 100)}%），暂用更新前的资料回答" if job.state == "running" else ""
+    if job.state != "running":
+        return ""
+    if job.stage == "计算向量" and backend.settings.store == "local":
+        # the local store publishes the new pages before their vectors (BM25 first)
+        return f"资料库正在计算向量（{int(job.fraction * 100)}%），新资料已可检索"
+    return f"资料库正在更新（{int(job.fraction * 100)}%），暂用更新前的资料回答"
 
 
 def _status_html(backend: Backend, loaded: bool = False) -> str:

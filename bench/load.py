@@ -35,7 +35,7 @@ import numpy as np
 
 from bench.common import DATA, RESULTS, machine
 from rag.settings import PROJECT_ROOT
-from rag.store import current_stamp, current_version
+from rag.store import LocalStore, current_stamp
 
 SEED = PROJECT_ROOT / "data" / "jingkai"
 EDITED_PAGE = "003_c4740e32d0d06a7b.txt"
@@ -120,8 +120,8 @@ def prepare(work: Path) -> tuple[Path, Path, Path, Path]:
 
 
 def article_ids(index: Path) -> set[str]:
-    version = current_version(index)
-    return {json.loads(line)["id"] for line in (version / "articles.jsonl").read_text(encoding="utf-8").splitlines() if line}
+    """The published version's articles (through the store: an incremental version is segments)."""
+    return set(LocalStore.load(index).article_map)
 
 
 def client(port: int, stop: threading.Event, t0: float, run: Run, seed: int, max_requests: int) -> None:

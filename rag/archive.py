@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .build import BuildReport, build_index
+from .buildlock import BuildLocked
 from .embed import Embedder, make_embedder
 from .load import SIDECAR_SUFFIX, TEXT_SUFFIXES, CorpusError, decode
 from .records import Article
@@ -391,6 +392,8 @@ class Archive:
             self._record(report)
             s.state, s.stage, s.fraction, s.eta_s = "done", "完成", 1.0, 0.0
             s.message = _summary(report)
+        except BuildLocked as exc:
+            s.state, s.message = "failed", f"{exc}。稍后再点“更新索引”。"
         except CorpusError:
             s.state, s.message = "failed", "资料库中没有可读取的报纸文本，请先上传 .txt 或 .md 文件。"
         except IndexProblem as exc:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from . import zh
 from .answer import AnswerParams, ExtractiveAnswerer
 from .build import index_identity
+from .buildlock import build_running
+from .progress import dense_label
 from .embed import Embedder, make_embedder
 from .followup import standalone_question
 from .limits import bounded_history, clip_end
@@ -138,6 +140,28 @@ class Engine:
             "embedder": st.embedder if st else "",
             "published_at": st.published_at if st else "",
             "files": len(st.files) if st else 0,
+            **self.dense_status(),
+        }
+
+    def dense_status(self) -> dict:
+        """How far the served version's vectors go, and whether a build is computing the rest."""
+        coverage = self.store.dense_coverage() if self.store else 1.0
+        if coverage >= 1.0:
+            return {"dense_coverage": 1.0, "dense_building": False, "dense_eta_s": None, "dense_label": ""}
+        building = build_running(self.settings.index_dir)
+        manifest = getattr(self.store, "manifest", {}) or {}
+        eta = None
+        prog = manifest.get("dense_progress") or {}
+        rate = float(prog.get("chunks_per_s") or 0)
+        if building and rate > 0:
+            n = int(manifest.get("n_chunks") or 0)
+            left = n - int(manifest.get("n_dense") or 0)
+            eta = max(left / rate - (time.time() - float(prog.get("at") or time.time())), 60.0)
+        return {
+            "dense_coverage": round(coverage, 4),
+            "dense_building": building,
+            "dense_eta_s": None if eta is None else round(eta),
+            "dense_label": dense_label(coverage, eta, building),
         }
 
     def retriever(self) -> Retriever:
@@ -215,6 +239,7 @@ class Engine:
                 yearless = retriever.search(stripped, k=k, where=where, mode="sparse")  # no second query embedding
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
         result = answerer.answer(query, hits, yearless)
+        result.dense_coverage = retriever.coverage
         result.question = question
         result.retrieval_question = query
         result.timings_ms = {**timings, **result.timings_ms}

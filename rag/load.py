@@ -35,8 +35,10 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,17 +64,36 @@ class CorpusError(Exception):
     """The corpus as a whole cannot be used (missing, not a directory, nothing readable)."""
 
 
+class FileStat(NamedTuple):
+    """What a build remembers of a page to know it unchanged without reading it; the sidecar's
+    size is -1 when there is none."""
+
+    size: int
+    mtime_ns: int
+    side_size: int
+    side_mtime_ns: int
+
+
 @dataclass
 class LoadReport:
     pages: list[Page] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
     warnings: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # matched `known`: not read, no Page
+    stats: dict[str, FileStat] = field(default_factory=dict)  # every page read or unchanged
 
 
 def load_corpus(
-    root: Path, *, follow_symlinks: bool = False, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    root: Path,
+    *,
+    follow_symlinks: bool = False,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    known: Mapping[str, FileStat] | None = None,
 ) -> LoadReport:
-    """Read every ``.txt``/``.md`` under ``root``: recursive, sorted, hidden paths skipped."""
+    """Read every ``.txt``/``.md`` under ``root``: recursive, sorted, hidden paths skipped.
+
+    ``known``: file -> FileStat of files whose content the caller already has; a file whose
+    stat (and its sidecar's) still matches is listed in ``unchanged`` instead of being read."""
     root = Path(root)
     if not root.exists():
         raise CorpusError(f"corpus directory does not exist: {root}")
@@ -81,7 +102,13 @@ def load_corpus(
     if max_file_bytes < 1:
         raise ValueError("max_file_bytes must be positive")
     report = LoadReport()
-    for rel, path in _corpus_files(root, follow_symlinks, max_file_bytes, report.skipped):
+    known = known or {}
+    for rel, path, st, has_sidecar in _corpus_files(root, follow_symlinks, max_file_bytes, report.skipped):
+        stat_now = _file_stat(path, st, has_sidecar)
+        if known.get(rel) == stat_now:
+            report.unchanged.append(rel)
+            report.stats[rel] = stat_now
+            continue
         try:
             raw = _read_regular(path, max_file_bytes)
         except _Skip as exc:
@@ -102,6 +129,7 @@ def load_corpus(
         year, date = _read_sidecar(path, rel, report.warnings)
         if year is None:
             year = infer_year(text)
+        report.stats[rel] = stat_now
         report.pages.append(
             Page(
                 source=rel,
@@ -115,11 +143,22 @@ def load_corpus(
     report.skipped.sort()
     for rel, reason in report.skipped:
         logger.info("skipped %s: %s", rel, reason)
-    if not report.pages:
+    if not report.pages and not report.unchanged:
         detail = f"; skipped {len(report.skipped)} unreadable file(s)" if report.skipped else ""
         raise CorpusError(f"no readable .txt or .md file in {root}{detail}")
-    logger.info("loaded %d page(s) from %s", len(report.pages), root)
+    logger.info("loaded %d page(s) from %s (%d unchanged, not read)", len(report.pages), root, len(report.unchanged))
     return report
+
+
+def _file_stat(path: Path, st: os.stat_result, has_sidecar: bool) -> FileStat:
+    side_size, side_mtime = -1, 0
+    if has_sidecar:  # from the folder listing: no failed stat per page without one
+        try:
+            side = os.stat(path.with_name(path.name + SIDECAR_SUFFIX))
+            side_size, side_mtime = side.st_size, side.st_mtime_ns
+        except OSError:
+            pass
+    return FileStat(st.st_size, st.st_mtime_ns, side_size, side_mtime)
 
 
 class _Skip(Exception):
@@ -148,19 +187,20 @@ def _inside(path: str, root: str) -> bool:
 
 def _corpus_files(
     root: Path, follow_symlinks: bool, max_file_bytes: int, skipped: list[tuple[str, str]]
-) -> list[tuple[str, Path]]:
-    """(relative name, path) of every candidate page, sorted by name; the rest goes to `skipped`.
+) -> list[tuple[str, Path, os.stat_result, bool]]:
+    """(relative name, path, stat, has a sidecar) of every candidate page, sorted by name; the rest goes to `skipped`.
 
     Hidden names (leading dot) are passed over silently, as are files that are not pages; every
     other path that is not read is reported once, with why."""
     root_real = os.path.realpath(root)
     seen_dirs = {_dir_key(root_real)}
-    files: list[tuple[str, Path]] = []
+    files: list[tuple[str, Path, os.stat_result, bool]] = []
 
     def walk(folder: str, prefix: str) -> None:
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
+            names = {e.name for e in entries}
         except OSError as exc:
             skipped.append((prefix or ".", f"无法读取文件夹：{exc.strerror or exc}"))
             return
@@ -197,7 +237,7 @@ def _corpus_files(
                 elif st.st_size > max_file_bytes:
                     skipped.append((rel, too_large_reason(st.st_size, max_file_bytes)))
                 else:
-                    files.append((rel, Path(entry.path)))
+                    files.append((rel, Path(entry.path), st, entry.name + SIDECAR_SUFFIX in names))
             else:
                 skipped.append((shown, f"不是普通文件（{_kind(st.st_mode)}），已跳过"))
 

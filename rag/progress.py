@@ -27,3 +27,24 @@ def progress_bars(labels: Mapping[str, str] | None = None, units: Mapping[str, s
             bar.close()
 
     return progress
+
+
+def duration_zh(seconds: float) -> str:
+    """4200 -> "1小时10分", 95 -> "2分", 20 -> "1分" (a wait people plan around, in minutes)."""
+    minutes = max(1, int(round(seconds / 60)))
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours}小时{minutes}分"
+    return f"{hours}小时" if hours else f"{minutes}分"
+
+
+def dense_label(coverage: float, eta_s: float | None = None, building: bool = True) -> str:
+    """"向量 45%（约 1小时10分 完成）" while vectors are being computed; "" when complete."""
+    if coverage >= 1.0:
+        return ""
+    pct = f"向量 {int(coverage * 100)}%"
+    if not building:
+        return f"{pct}（未在计算：运行 python -m rag.index --continue 继续）"
+    if eta_s is None:
+        return f"{pct}（计算中）"
+    return f"{pct}（约 {duration_zh(eta_s)} 完成）"

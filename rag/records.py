@@ -103,6 +103,7 @@ class Answer:
     retrieval_question: str = ""  # the standalone question actually searched
     lead: str = ""  # the short answer (13.92亿元, 5月25日, a name, list items), cut from a quote
     nearby: dict[str, str] | None = None  # abstained on a nearby fact: {"reason", "asked", "found"}
+    dense_coverage: float = 1.0  # share of the index's chunks with a vector (< 1 while a build embeds)
 
     def to_json(self) -> dict[str, Any]:
         """The answer contract shared by rag.ask --json, the web chat API and the eval harness."""
@@ -116,6 +117,7 @@ class Answer:
             "retrieval_question": self.retrieval_question or self.question,
             "lead": self.lead,
             "nearby": self.nearby,
+            "dense_coverage": round(self.dense_coverage, 4),
             "citations": [asdict(c) for c in self.citations],
             "contexts": [
                 {

@@ -324,6 +324,8 @@ def status_text(status: Mapping[str, Any]) -> str:
     when = published_label(str(status.get("published_at", "")))
     if when:
         parts.append(f"更新于 {when}")
+    if status.get("dense_label"):
+        parts.append(str(status["dense_label"]))
     return " · ".join(parts)
 
 

@@ -10,6 +10,12 @@ the bundled pages score fusion has the best passage hit@1 (0.912 vs 0.905 BM25, 
 So dense similarity refines BM25 instead of outvoting it. RRF (Cormack et al., SIGIR 2009)
 stays available as `fusion="rrf"`.
 
+A version published before embedding finished (progressive build, BM25 first) has vectors
+for only part of the chunks. With none, every fusion is BM25 alone (`fusion="sparse"`, no query
+embedding). With some, score fusion gives a chunk without a vector the average dense term of
+the BM25 candidates that have one, so it is neither pushed up nor pulled down for lacking a
+vector; RRF simply has no dense rank for it. `Retriever.coverage` says how far the vectors go.
+
 A question that names a year (2020年) prefers chunks of that year: a chunk whose article
 year or text does not mention any asked year has its fused score multiplied by
 `year_boost`. A preference, not a filter: a 2022 page that reports 2020 figures still counts
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from .embed import Embedder
 from .records import Chunk, Hit
@@ -49,6 +56,8 @@ class Retriever:
         """Top-k hits, at most one per article, best first. `mode`: score | rrf | sparse | dense."""
         k = k or self.settings.top_k
         mode = mode or self.settings.fusion
+        if mode != "sparse" and self.coverage <= 0.0:
+            mode = "sparse"  # no vectors yet: BM25 alone, exactly
         fetch = max(self.settings.fetch_k, k * 4)
         timings = timings if timings is not None else {}
         sparse: list[tuple[Chunk, float]] = []
@@ -65,11 +74,20 @@ class Retriever:
             dense = self.store.search_dense(vec, fetch, where)
             timings["dense_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        hits = self._fuse(sparse, dense, mode, years_in(question))
+        unvectored: set[str] = set()
+        if mode == "score" and sparse and self.coverage < 1.0:
+            flags = self.store.has_vectors([c.id for c, _ in sparse])
+            unvectored = {c.id for (c, _), f in zip(sparse, flags) if not f}
+        hits = self._fuse(sparse, dense, mode, years_in(question), unvectored)
         timings["fuse_ms"] = (time.perf_counter() - t) * 1000
         return hits[:k]
 
-    def _fuse(self, sparse, dense, mode: str, years: list[int]) -> list[Hit]:
+    @cached_property
+    def coverage(self) -> float:
+        """Share of the index's chunks that have a vector (1.0: complete)."""
+        return float(self.store.dense_coverage())
+
+    def _fuse(self, sparse, dense, mode: str, years: list[int], unvectored: set[str] = frozenset()) -> list[Hit]:
         s = self.settings
         table: dict[str, dict] = {}
         for rank, (chunk, _score) in enumerate(sparse, 1):
@@ -79,10 +97,15 @@ class Retriever:
         raw_scores = {c.id: v for c, v in sparse} if mode == "sparse" else {c.id: v for c, v in dense}
         norm_sparse = _minmax({c.id: v for c, v in sparse}, floor_zero=True)
         norm_dense = _minmax({c.id: v for c, v in dense})
+        neutral = 0.0
+        if unvectored:
+            terms = [norm_dense.get(c.id, 0.0) for c, _ in sparse if c.id not in unvectored]
+            neutral = sum(terms) / len(terms) if terms else 0.0
         scored = []
         for cid, row in table.items():
             if mode == "score":
-                score = s.sparse_weight * norm_sparse.get(cid, 0.0) + s.dense_weight * norm_dense.get(cid, 0.0)
+                dense_term = neutral if cid in unvectored else norm_dense.get(cid, 0.0)
+                score = s.sparse_weight * norm_sparse.get(cid, 0.0) + s.dense_weight * dense_term
             elif mode == "rrf":
                 score = 0.0
                 if row["s"] is not None:

@@ -189,6 +189,29 @@ class Settings(BaseSettings):
     dense_unit: Literal["chunk", "window", "lead", "sentence"] = "chunk"
     dense_lead_chars: int = Field(200, ge=20)  # dense_unit = "lead": title + this many characters of whole sentences
     search_threads: int = Field(1, ge=0)
+    # progressive build (issue 13): `rag.index` publishes a BM25-ready version first, then a new
+    # version after every dense_publish_chunks newly embedded chunks or dense_publish_seconds,
+    # whichever comes first (checked every dense_check_chunks); an update with at most
+    # dense_inline_chunks chunks to embed (a page or two) is embedded first and published once,
+    # complete (a second publish would cost about as much as the embedding). Tokenizing runs in
+    # tokenize_workers processes (0: one per core, 1: in this process) once a build has at least
+    # tokenize_parallel_min chunks. build_lock_poll: seconds between looks at a held build lock
+    # (`--wait`). A file whose size and mtime match the last build is not read again unless its
+    # mtime is within mtime_trust_margin seconds of that build's start (it may have been written
+    # again within the same timestamp tick; 1 s covers ext4/xfs/tmpfs, not FAT's 2 s).
+    # An incremental build adds a segment instead of rewriting the version (rag/store/local_update.py)
+    # until there are segment_max segments or segment_compact_share of the rows are deleted; then
+    # it writes the whole version again as one segment.
+    dense_publish_chunks: int = Field(5000, ge=1)
+    dense_publish_seconds: float = Field(600.0, gt=0)
+    dense_check_chunks: int = Field(128, ge=1)
+    dense_inline_chunks: int = Field(16, ge=0)
+    tokenize_workers: int = Field(0, ge=0)
+    tokenize_parallel_min: int = Field(3000, ge=0)
+    build_lock_poll: float = Field(0.5, gt=0)
+    mtime_trust_margin: float = Field(1.0, ge=0)
+    segment_max: int = Field(8, ge=1)
+    segment_compact_share: float = Field(0.2, ge=0, le=1)
 
     def __init__(self, **values: Any) -> None:
         try:

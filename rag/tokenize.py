@@ -20,11 +20,18 @@ Choices (measured with `python -m eval --compare` on the gold set and crud_qa_de
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
+import queue
 import re
+import subprocess
+import sys
 import threading
 import unicodedata
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import jieba
 
@@ -114,6 +121,115 @@ def _tokenizer_of(profile: Profile) -> Tokenizer:
     return Tokenizer(profile)
 
 
+def tokenize_many(
+    texts: Sequence[str],
+    profile: Profile | None = None,
+    workers: int = 0,
+    min_parallel: int = 3000,
+    progress: Callable[[int, int], None] | None = None,
+    batch: int = 256,
+) -> list[list[str]]:
+    """Tokens of each text, in order; identical to `tokenize` one by one (bench.tokenize_identity).
+
+    jieba is pure Python and holds the GIL, so parallel means processes: `workers` (0: one per
+    core) `python -m rag.tokenize --worker` children, each loading the same profile file (so the
+    same dictionary, checked by the tokenizer id), fed batches of JSON lines over a pipe; used
+    only from `min_parallel` texts on. Plain child processes rather than multiprocessing: its
+    spawn mode imports the caller's main script again in every worker (app.py with Gradio), and
+    forking a threaded process (the app's rebuild thread) can copy a held lock."""
+    tk = tokenizer_for(profile)
+    n = len(texts)
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or n < max(min_parallel, 2):
+        out: list[list[str]] = []
+        for i, text in enumerate(texts):
+            out.append(tk.tokenize(text))
+            if progress and (i % 200 == 0 or i + 1 == n):
+                progress(i + 1, n)
+        return out
+    if tk.profile.path is None:
+        raise ValueError("parallel tokenizing needs a profile read from a file")
+    parts = [list(texts[i : i + batch]) for i in range(0, n, batch)]
+    results: list[list[list[str]] | None] = [None] * len(parts)
+    todo: queue.Queue[int] = queue.Queue()
+    for i in range(len(parts)):
+        todo.put(i)
+    done: queue.Queue[int | BaseException] = queue.Queue()
+    cmd = [sys.executable, "-W", "ignore", "-m", "rag.tokenize", "--worker", str(tk.profile.path), tk.id]
+    procs = [
+        subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, encoding="utf-8", env=_worker_env())
+        for _ in range(min(workers, len(parts)))
+    ]
+
+    def feed(proc: subprocess.Popen) -> None:
+        try:
+            while True:
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                proc.stdin.write(json.dumps(parts[i], ensure_ascii=False) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"tokenizing worker {proc.pid} ended (exit {proc.wait()})")
+                results[i] = json.loads(line)
+                done.put(len(parts[i]))
+        except BaseException as exc:  # reported to the caller's thread
+            done.put(exc)
+
+    threads = [threading.Thread(target=feed, args=(p,), daemon=True) for p in procs]
+    try:
+        for t in threads:
+            t.start()
+        finished = 0
+        while finished < n:
+            item = done.get()
+            if isinstance(item, BaseException):
+                raise item
+            finished += item
+            if progress:
+                progress(finished, n)
+        for t in threads:
+            t.join()
+    finally:
+        for p in procs:
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return [tokens for part in results for tokens in part]  # type: ignore[union-attr]
+
+
+def _worker_env() -> dict[str, str]:
+    """The child finds this very package (a worktree, an editable install) first."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _worker(profile_path: str, expected_id: str) -> int:
+    """`python -m rag.tokenize --worker PROFILE ID`: one JSON list of texts a line in, their
+    token lists as one JSON line out, until stdin closes."""
+    from .profile import load_profile
+
+    tk = tokenizer_for(load_profile(profile_path))
+    if tk.id != expected_id:
+        print(f"tokenizer in worker is {tk.id}, the build's is {expected_id}", file=sys.stderr)
+        return 2
+    for line in sys.stdin:
+        sys.stdout.write(json.dumps([tk.tokenize(t) for t in json.loads(line)], ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
 def tokenize(text: str, profile: Profile | None = None) -> list[str]:
     return tokenizer_for(profile).tokenize(text)
 
@@ -131,3 +247,9 @@ def tokenizer_id(profile: Profile | None = None) -> str:
 
 
 TOKENIZER_ID = tokenizer_id()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        raise SystemExit(_worker(sys.argv[2], sys.argv[3]))
+    raise SystemExit("usage: python -m rag.tokenize --worker PROFILE_PATH TOKENIZER_ID")

@@ -118,14 +118,16 @@ MISSING = 12  # seed chunks left out of the interrupted build's cache: what it h
 
 
 def test_interrupted_build_keeps_previous_index_and_resumes(tmp_path, corpus_copy, shared_cache, seed_settings):
-    """Kill a build mid-embedding: the old index still loads, and the rerun reuses the vectors.
+    """Interrupt a build mid-embedding: its BM25-first version (every article, part of the
+    vectors) is served, and the rerun reuses the vectors computed before the interrupt.
 
     The build starts from the session's cache less MISSING seed chunks (those of page 003 are
     kept), so the subprocesses embed MISSING chunks in all rather than the whole corpus."""
     index = tmp_path / "index"
     cache = index / "cache" / "embeddings.sqlite"
     _copy_cache(shared_cache, cache.parent)
-    env = {**os.environ, "RAG_EMBED_BATCH": "2"}
+    # no inline embedding of small updates: the BM25 version is published before any vector
+    env = {**os.environ, "RAG_EMBED_BATCH": "2", "RAG_DENSE_INLINE_CHUNKS": "0"}
     one = tmp_path / "one"
     one.mkdir()
     (one / "003.txt").write_text((corpus_copy / "003_c4740e32d0d06a7b.txt").read_text(encoding="utf-8"), encoding="utf-8")
@@ -156,12 +158,14 @@ def test_interrupted_build_keeps_previous_index_and_resumes(tmp_path, corpus_cop
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out[-1000:], err[-2000:])
-    assert "previous index is still published" in err
-    assert current_stamp(index) == before
-    assert len(LocalStore.load(index).article_map) == 7  # still the old, complete index
+    assert "--continue" in err and "可以提问了" in err
+    assert current_stamp(index) != before
+    served = LocalStore.load(index, verify=True)
+    assert len(served.article_map) == 32 and served.dense_coverage() < 1  # the BM25-first version
 
     resumed = subprocess.run(cmd + ["--corpus", str(corpus_copy)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
+    assert report["chunks_new"] == 0 and report["dense_coverage"] == 1.0  # pages already in; vectors completed
     assert 0 < report["chunks_embedded"] <= MISSING - 2  # the killed run's vectors were kept
     assert len(LocalStore.load(index).article_map) == 32

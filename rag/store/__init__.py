@@ -2,6 +2,7 @@
 
     protocol.py  Store, Filter, StoreStats, the errors      (what the rest of the system imports)
     local.py     LocalStore: a folder of plain files, FAISS + a BM25 matrix (the default)
+    local_update.py  LocalUpdate: a build's incremental view of it (new rows as a segment)
     milvus.py    MilvusStore: Milvus Lite (a file) or a Milvus server/cluster (optional extra [milvus])
     testing.py   the conformance suite every backend's tests inherit
 
@@ -54,16 +55,29 @@ def bm25_params(settings: Settings) -> BM25Params:
     return BM25Params(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
 
 
-def open_store(settings: Settings, expect: dict[str, Any] | None = None, verify: bool = False) -> Store:
+def open_store(settings: Settings, expect: dict[str, Any] | None = None, verify: bool = False, for_update: bool = False) -> Store:
     """The published index of the configured backend; `expect`: manifest keys that must match.
 
     Raises IndexMissing before the first publish, IndexMismatch when it was built otherwise,
-    IndexDamaged when a file of it is damaged (sizes always checked; checksums with `verify`)."""
+    IndexDamaged when a file of it is damaged (sizes always checked; checksums with `verify`).
+    `for_update`: a build will publish from it (the local store keeps what makes that cheaper)."""
     if settings.store == "milvus":
         from .milvus import MilvusStore
 
         return MilvusStore.open(settings, expect=expect)
-    return LocalStore.load(settings.index_dir, expect=expect, verify=verify)
+    if for_update:
+        from .local_update import LocalUpdate
+
+        update = LocalUpdate.open(
+            settings.index_dir,
+            expect=expect,
+            verify=verify,
+            max_segments=settings.segment_max,
+            compact_share=settings.segment_compact_share,
+        )
+        if update is not None:
+            return update
+    return LocalStore.load(settings.index_dir, expect=expect, verify=verify, keep_lines=for_update)
 
 
 def new_store(settings: Settings, dim: int) -> Store:

@@ -277,6 +277,8 @@ class MilvusStore:
             raise ValueError("chunks, vectors and tokens must have the same length")
         if len(chunks) and vectors.shape[1] != self.dim:
             raise ValueError(f"vectors have dimension {vectors.shape[1]}, store expects {self.dim}")
+        if np.isnan(vectors).any():
+            raise ValueError("the Milvus store needs every chunk's vector at add (no BM25-first versions)")
         for a in articles:
             self._new_articles[a.id] = a
         self._new_chunks.extend(chunks)
@@ -308,6 +310,18 @@ class MilvusStore:
             self._removed_sources.add(source)
             removed += self._count(f"source == {_quote(source)}")
         return removed
+
+    def set_vectors(self, chunk_ids, vectors) -> None:
+        raise NotImplementedError("the Milvus store takes vectors only with add")
+
+    def missing_vectors(self) -> list[Chunk]:
+        return []
+
+    def has_vectors(self, chunk_ids) -> list[bool]:
+        return [True] * len(chunk_ids)
+
+    def dense_coverage(self) -> float:
+        return 1.0
 
     def _count(self, expr: str) -> int:
         rows = self.client.query(self.base, filter=expr, output_fields=["count(*)"])

@@ -124,6 +124,23 @@ class Store(Protocol):
         """Remove an article and its chunks; returns the number of chunks removed."""
         ...
 
+    def set_vectors(self, chunk_ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Give chunks added without a vector (a NaN row in `add`) their vectors; a backend that
+        cannot serve partial vectors (Milvus) never has such chunks and refuses."""
+        ...
+
+    def missing_vectors(self) -> list[Chunk]:
+        """Chunks that have no vector yet (a BM25-first version), in index order."""
+        ...
+
+    def has_vectors(self, chunk_ids: Sequence[str]) -> list[bool]:
+        """Whether each chunk has a vector (unknown ids: False)."""
+        ...
+
+    def dense_coverage(self) -> float:
+        """Share of chunks that have a vector: 1.0 when complete; dense search sees only those."""
+        ...
+
     def delete_source(self, source: str) -> int:
         """Remove every article of one corpus file; returns the number of chunks removed."""
         ...
