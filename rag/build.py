@@ -239,7 +239,7 @@ def _build(settings: Settings, embedder: Embedder | None, progress: Progress | N
                 # a small update (a page or two): embedding it costs about what a second publish
                 # would, so it is published once, complete
                 missing = np.flatnonzero(np.isnan(vectors[:, 0]))
-                fresh, computed = embed_chunks([], [chunks[i] for i in missing], settings, embedder, cache)
+                fresh, computed = embed_chunks(articles, [chunks[i] for i in missing], settings, embedder, cache, article=store.article)
                 vectors[missing] = fresh
                 report.chunks_embedded += computed
         else:
@@ -317,6 +317,7 @@ def _embed_missing(settings: Settings, embedder: Embedder, store: Store, cache: 
             embedder,
             cache,
             progress=(lambda d, _n, s=start: progress("embed", s + d, total)) if progress else None,
+            article=store.article,
         )
         store.set_vectors([c.id for c in group], vecs)
         computed += n

