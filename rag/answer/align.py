@@ -275,15 +275,16 @@ def align(
     year, found_year = _year_state(analysis, span)
     slot_fit = slot_fits(analysis, span.text, profile) and (not analysis.unit or unit_fits(analysis, span.text, profile))
     answer_clause = 0.0
-    if analysis.slot == "number" and slot_fit:
-        lead = number_answer(analysis, span.text, profile)
-        if lead is not None:
-            answer_clause = clause_weight(analysis, clause_of(span.text, lead.start(), lead.end()))
-            clause_years = zh.years_in(clause_of(span.text, lead.start(), lead.end()))
-            if analysis.years and clause_years and not set(clause_years) & set(analysis.years):
-                year, found_year = CONFLICT, clause_years[0]  # the figure belongs to another year
-            elif is_rate(lead.group(0).strip()) and not RATE_WORDS.search(analysis.question):
-                slot_fit = False  # "是2019年发行额1.86倍" gives no 2019 amount
+    # a number question's answer is searched once: it is both the lead and the clause checked here
+    lead = number_answer(analysis, span.text, profile) if analysis.slot == "number" else None
+    if slot_fit and lead is not None:
+        clause = clause_of(span.text, lead.start(), lead.end())
+        answer_clause = clause_weight(analysis, clause)
+        clause_years = zh.years_in(clause)
+        if analysis.years and clause_years and not set(clause_years) & set(analysis.years):
+            year, found_year = CONFLICT, clause_years[0]  # the figure belongs to another year
+        elif is_rate(lead.group(0).strip()) and not RATE_WORDS.search(analysis.question):
+            slot_fit = False  # "是2019年发行额1.86倍" gives no 2019 amount
     entity, rival, e_match, e_missing = _entity_state(analysis, span, profile)
     ordinal, rival_ordinal = _ordinal_state(analysis, span)
     indicator = _indicator_state(analysis, span, profile, token_set)
@@ -317,7 +318,7 @@ def align(
         "length": min(len(span.text), 300) / 100.0,
         "pair": float(span.sentences > 1),
         "answer_clause": answer_clause,
-        "lead_found": float(bool(span_lead(analysis, [span.text], profile, params))),
+        "lead_found": float(lead is not None if analysis.slot == "number" else bool(span_lead(analysis, [span.text], profile, params))),
         "slot_number": float(analysis.slot == "number"),
         "slot_date": float(analysis.slot == "date"),
         "slot_person": float(analysis.slot in ("person", "role", "organization", "place")),

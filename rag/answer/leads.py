@@ -87,9 +87,8 @@ def number_answer(analysis: Analysis, text: str, profile: Profile) -> re.Match[s
 
     def value(m: re.Match[str]) -> float:
         q = m.group(0).strip()
-        clause_start = max(text.rfind(c, 0, m.start()) for c in "，；。,;") + 1
-        ends = [i for i in (text.find(c, m.end()) for c in "，；。,;") if i >= 0]
-        clause = text[clause_start : min(ends) if ends else len(text)]
+        clause_start, clause_end = clause_bounds(text, m.start(), m.end())
+        clause = text[clause_start:clause_end]
         years = zh.years_in(clause)
         # the clause and the one before it name the asked thing (中型企业PMI, not 大型企业PMI)
         before = text[max(text.rfind(c, 0, max(clause_start - 1, 0)) for c in "，；。,;") + 1 : clause_start]
@@ -121,10 +120,16 @@ def clause_weight(analysis: Analysis, clause: str) -> float:
     return sum(v for t, v in analysis.weights.items() if t in clause) / total
 
 
-def clause_of(text: str, start: int, end: int) -> str:
+def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """Where the clause holding text[start:end] begins and ends (commas, semicolons, full stops)."""
     clause_start = max(text.rfind(c, 0, start) for c in "，；。,;") + 1
     ends = [i for i in (text.find(c, end) for c in "，；。,;") if i >= 0]
-    return text[clause_start : min(ends) if ends else len(text)]
+    return clause_start, min(ends) if ends else len(text)
+
+
+def clause_of(text: str, start: int, end: int) -> str:
+    clause_start, clause_end = clause_bounds(text, start, end)
+    return text[clause_start:clause_end]
 
 
 def is_rate(quantity: str) -> bool:
