@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crud-questions", type=int, default=90, help="answerable crud_qa_dev questions (seeded sample)")
     p.add_argument("--crud-unanswerable", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lock", type=lambda v: Path(v) if v else None, default=DEFAULT_LOCK if DEFAULT_LOCK.exists() else None)
+    p.add_argument("--lock", type=lambda v: Path(v) if v else None, default=DEFAULT_LOCK)
     p.add_argument("--name", default="dense_units")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

