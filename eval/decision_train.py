@@ -262,6 +262,17 @@ def datasets(settings: Settings, crud_distractors: int, cmrc_limit: int | None) 
     return sets
 
 
+def write_dump(path: Path, by_id: dict[str, Example], held_out: dict[str, dict[str, bool]], shown: dict[str, Answer]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for key, verdict in held_out.items():
+            item, answer = by_id[key].item, shown[key]
+            row = {"key": key, "kind": item.kind, "question": item.question, "answers": list(item.answers),
+                   "nearby_answers": item.extra.get("nearby_answers") or [], "shown": answer.answer, "lead": answer.lead,
+                   "note": answer.note, "nearby": answer.nearby, **verdict}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval.decision_train", description=__doc__.split("\n")[0])
     p.add_argument("--folds", type=int, default=5)
@@ -274,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--equal-sets", action="store_true", help="weigh every data set the same in fitting and threshold")
     p.add_argument("--out", type=Path, default=MODEL_DIR / "decision.json")
     p.add_argument("--report", type=Path, default=OUT_ROOT / "decision" / "cv.json")
+    p.add_argument("--dump", type=Path, help="also write each held-out question's answer and verdict here (JSON lines), for error analysis")
     args = p.parse_args(argv)
     global EQUAL_SETS
     EQUAL_SETS = args.equal_sets
@@ -306,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     folds = kfold(keyed, k=args.folds, seed=args.seed)
     held_out: dict[str, dict[str, bool]] = {}
+    shown: dict[str, Answer] = {}
     fold_models = []
     for fold in folds:
         train = [by_id[i] for i in fold.train]
@@ -315,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         model = DecisionModel(*weights, threshold, {}, nearby)
         fold_models.append({"fold": fold.index, "threshold": threshold, "nearby_threshold": nearby})
         for i in fold.test:
-            held_out[i] = judge(by_id[i], outcome(by_id[i], model, params, profile))
+            shown[i] = outcome(by_id[i], model, params, profile)
+            held_out[i] = judge(by_id[i], shown[i])
         log.info("fold %d: threshold %.2f, test %d", fold.index, threshold, len(fold.test))
     report: dict = {"held_out": {}, "folds": fold_models, "params": asdict(params), "command": "python -m eval.decision_train " + " ".join(argv or sys.argv[1:])}
     for name in wanted:
@@ -327,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
                 kind: summary([j for key, j in held_out.items() if key.startswith(name + "/") and by_id[key].item.kind == kind])
                 for kind in kinds
             }
+    if args.dump:
+        write_dump(args.dump, by_id, held_out, shown)
     weights = fit(examples, params, profile, l2=args.l2)
     threshold = choose_threshold(examples, weights, params, profile, args.wrong_cost)
     nearby = choose_nearby_threshold(examples, weights, threshold, params, profile, args.wrong_cost)

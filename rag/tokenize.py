@@ -54,6 +54,9 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+POS_MEMO = 100_000  # tagged texts kept per tokenizer (sentences and clauses of the answerer: ~1 KB each)
+
+
 class Tokenizer:
     """The BM25 tokenizer of one corpus profile; jieba's dictionary is loaded on first use."""
 
@@ -64,6 +67,7 @@ class Tokenizer:
         self._lock = threading.Lock()
         self._jieba: jieba.Tokenizer | None = None
         self._pos = None
+        self._pos_memo = lru_cache(maxsize=POS_MEMO)(self._pos_uncached)
 
     def _make_id(self) -> str:
         """Changes whenever the dictionary or stop words change, so a stale index is detected."""
@@ -99,16 +103,21 @@ class Tokenizer:
                 out.append(w + "年")
         return out
 
-    def pos_cut(self, text: str) -> list[tuple[str, str]]:
+    def pos_cut(self, text: str) -> tuple[tuple[str, str], ...]:
         """(word, part-of-speech tag) pairs from jieba's tagger over the same dictionary: the
-        answerer finds names (nr), places (ns) and organisations (nt) with them."""
+        answerer finds names (nr), places (ns) and organisations (nt) with them. Memoised: the
+        answerer tags the sentences of the same top articles question after question, and the
+        tagger's Viterbi pass was 40 % of an answer's CPU (bench/README.md, *Load*)."""
+        return self._pos_memo(text)
+
+    def _pos_uncached(self, text: str) -> tuple[tuple[str, str], ...]:
         import jieba.posseg
 
         base = self._get()
         with self._lock:
             if self._pos is None:
                 self._pos = jieba.posseg.POSTokenizer(base)
-        return [(p.word, p.flag) for p in self._pos.cut(normalize(text))]
+        return tuple((p.word, p.flag) for p in self._pos.cut(normalize(text)))
 
 
 def tokenizer_for(profile: Profile | None = None) -> Tokenizer:
@@ -234,7 +243,7 @@ def tokenize(text: str, profile: Profile | None = None) -> list[str]:
     return tokenizer_for(profile).tokenize(text)
 
 
-def pos_cut(text: str, profile: Profile | None = None) -> list[tuple[str, str]]:
+def pos_cut(text: str, profile: Profile | None = None) -> tuple[tuple[str, str], ...]:
     return tokenizer_for(profile).pos_cut(text)
 
 
