@@ -22,6 +22,10 @@ CN_DIGITS = "零〇一二两三四五六七八九十百千万亿"
 
 # 2020年 / 2020 年; four digits starting 19 or 20, not inside a longer number.
 YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*年")
+# 9时, 9点30分, 14:30, 上午9时: a clock time (what "几点" asks)
+CLOCK_RE = re.compile(r"(?:[上下]午|早上|晚上)?(?<!\d)\d{1,2}\s*[时点](?:\s*\d{1,2}\s*分|半)?(?![\d钟])|(?<!\d)\d{1,2}[:：]\d{2}(?!\d)")
+# 2020年度: the period a report covers, which a report of another year may name
+PERIOD_YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*年度")
 YEAR_EXPR_RE = re.compile(r"(?<!\d)(?:19|20)\d\d\s*年")  # the same, matched whole ("2020年")
 # 5月25日 / 5月25号 / 12月
 MONTH_DAY_RE = re.compile(r"(?<!\d)(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")

@@ -246,9 +246,20 @@ def test_a_list_lead_is_the_run_of_items_the_question_asks_about(answerer):
 
     q = answerer.analyze("网格化治理调研去了哪几个办事处")
     text = "郭宏力带队到明湖、潮河、前程办事处开展网格化治理调研，要求做到底数清、情况明、服务好。"
-    assert list_lead(q, [text], AnswerParams()) == "明湖、潮河、前程办事处"
+    assert list_lead(q, [text], AnswerParams(), PROFILE) == "明湖、潮河、前程办事处"
     prose = "要加快建设进度、切实做好群众工作、全面提升服务质量和水平"
-    assert list_lead(answerer.analyze("要做好哪些工作"), [prose], AnswerParams()) == ""
+    assert list_lead(answerer.analyze("要做好哪些工作"), [prose], AnswerParams(), PROFILE) == ""
+
+
+def test_list_items_end_at_the_asked_noun_and_start_after_the_questions_words(answerer):
+    from rag.answer.leads import list_lead
+
+    q = answerer.analyze("纪检监察工委督促哪两个局梳理惠企政策")
+    text = "持续开展优化营商环境监督治理，督促区工信局、科技局梳理近2年来各项惠企利企政策落实及科技人才落户情况。"
+    assert list_lead(q, [text], AnswerParams(), PROFILE) == "区工信局、科技局"
+    q = answerer.analyze("专题会集中研究了哪些项目")
+    text = "会议集中研究了郑州恒海科技产业园、鼎菱跨境综合产业园等重点项目情况。"
+    assert list_lead(q, [text], AnswerParams(), PROFILE) == "郑州恒海科技产业园、鼎菱跨境综合产业园"
 
 
 def test_the_nearby_threshold_is_read_from_the_model_file(tmp_path):
@@ -277,3 +288,65 @@ def test_a_per_capita_base_is_no_population_figure(answerer):
     assert not unit_fits(population, text, PROFILE)  # 95件 is no head count, 万人 of 每万人口 no quantity
     patents = answerer.analyze("经开区每万人口发明专利拥有量是多少")
     assert patents.unit == "" and number_lead(patents, text, PROFILE) == "95件"
+
+
+ASSESSMENT = Article(
+    id="assessment",
+    title="2021年国家级经济技术开发区考核出炉",
+    body=(
+        "本报讯近日，商务部完成了2021年国家级经开区综合发展水平考核评价工作，对217家国家级经开区2020年度综合发展水平情况进行考核评价。"
+        "郑州经开区排名由第26位跃升至22位。"
+    ),
+    source="004.txt",
+    date="2022-01-10",
+    year=2022,
+)
+OFFICE_REPORT = Article(
+    id="office-report",
+    title="紧抓能力作风建设 全面提升工作质效",
+    body="近期，经开区党政办公室以“能力作风建设年”活动为契机，提站位，强意识，统筹协调相关各项工作。\n会前共牵头征集对区党工委的意见建议673条。",
+    source="004.txt",
+    date="2022-01-10",
+    year=2022,
+)
+
+
+@pytest.fixture(scope="module")
+def report_answerer() -> ExtractiveAnswerer:
+    s = LocalStore(dim=1)
+    arts = [ASSESSMENT, OFFICE_REPORT]
+    chunks = [c for a in arts for c in chunk_article(a)]
+    s.add(arts, chunks, np.zeros((len(chunks), 1), dtype=np.float32), [tokenize(c.indexed_text) for c in chunks])
+    return ExtractiveAnswerer(s, PROFILE)
+
+
+def _alignment_of(answerer: ExtractiveAnswerer, question: str, article_id: str, needle: str):
+    hits = hits_for(answerer.store, article_id)
+    aligned = answerer.alignments(answerer.analyze(question), hits)
+    return next(a for a in aligned if needle in a.span.text and a.span.sentences == 1)
+
+
+def test_a_report_period_is_not_another_year(report_answerer):
+    """A 2021 assessment of the 2020年度 figures answers for 2021, in the sentence and after it."""
+    a = _alignment_of(report_answerer, "商务部2021年国家级经开区考核一共评价了多少家经开区", "assessment", "217家")
+    assert a.year == "match" and not a.conflicts
+    a = _alignment_of(report_answerer, "2021年国家级经开区考核郑州经开区排第几", "assessment", "22位")
+    assert a.year == "match" and a.found_year == 2021
+
+
+def test_an_office_named_in_the_lead_is_met_in_its_later_sentences(report_answerer):
+    a = _alignment_of(report_answerer, "党政办一共征集了多少条对区党工委的意见建议", "office-report", "673条")
+    assert a.entity == "match"
+    assert a.features["entity_before"] == 1.0 and a.features["entity_missing"] == 0.0
+
+
+def test_a_clock_question_needs_a_clock_time(answerer):
+    from rag.answer.align import slot_fits
+    from rag.answer.leads import date_lead
+
+    q = answerer.analyze("政务服务大厅周末几点上班")
+    assert q.slot == "date"
+    assert not slot_fits(q, "以“体验式”监督的方式到辖区政务服务大厅开展政务服务专项监督检查。", PROFILE)
+    text = "政务服务大厅周末上午9时至12时正常办公。"
+    assert slot_fits(q, text, PROFILE)
+    assert date_lead(q, text) in ("上午9时", "12时")

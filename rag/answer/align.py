@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from .. import zh
 from ..profile import Profile
-from .leads import RANK_QUESTION, RATE_WORDS, clause_of, clause_weight, is_rate, number_answer, quantities, rank_answers, span_lead
+from .leads import CLOCK_QUESTION, RANK_QUESTION, RATE_WORDS, clause_of, clause_weight, is_rate, number_answer, quantities, rank_answers, span_lead
 from .types import CONFLICT, MATCH, MISSING, Alignment, Analysis, AnswerParams, Span
 
 FEATURES = (
@@ -72,14 +72,17 @@ def article_label(span: Span) -> str:
 
 def span_year(span: Span) -> int | None:
     """The year a span speaks about: its own last-named year; failing that the last year named
-    before it in its paragraph; failing that the title's, then the article's date. One rule
+    before it in its paragraph (a report period such as 2020年度 only where no other year is); failing that the title's, then the article's date. One rule
     for the check and for the label of a nearby fact ("最接近的是2020年")."""
     own = zh.year_mentions(span.text)
     if own:
         return own[0] if len(set(own)) == 1 else None
-    before = zh.year_mentions(paragraph_before(span))
+    text = paragraph_before(span)
+    before = zh.year_mentions(text)
     if before:
-        return before[-1]
+        # a report period (2020年度) is what a report covers, not when the paragraph speaks
+        plain = zh.year_mentions(zh.PERIOD_YEAR_RE.sub("", text))
+        return (plain or before)[-1]
     title = zh.year_mentions(span.article.title)
     if title:
         return title[-1]
@@ -144,13 +147,17 @@ def _rival(entity: str, text: str, profile: Profile) -> str:
     return ""
 
 
-def _entity_state(analysis: Analysis, span: Span, profile: Profile) -> tuple[str, str, float, float]:
-    """(state, rival, share matched, share missing) over the question's entities."""
+def _entity_state(analysis: Analysis, span: Span, profile: Profile) -> tuple[str, str, float, float, float]:
+    """(state, rival, share matched, share named only earlier in the article, share missing)
+    over the question's entities. A report names its office in the lead and then speaks of it
+    without the name: an entity named earlier counts as met unless the span's paragraph names a
+    rival office of the same kind."""
     if not analysis.entities:
-        return "", "", 0.0, 0.0
+        return "", "", 0.0, 0.0, 0.0
     local = paragraph_before(span) + span.text
     label = article_label(span)
-    matched = missing = 0
+    earlier = span.article.title + "\n" + span.article.body[: span.start]
+    matched = before = missing = 0
     rival = ""
     for entity in analysis.entities:
         if _matches_entity(entity, local, profile) or _matches_entity(entity, label, profile):
@@ -159,10 +166,13 @@ def _entity_state(analysis: Analysis, span: Span, profile: Profile) -> tuple[str
         other = _rival(entity, span.text, profile) or _rival(entity, label, profile)
         if other:
             rival = rival or other
+        elif not _rival(entity, local, profile) and _matches_entity(entity, earlier, profile):
+            before += 1
+            continue
         missing += 1
     n = len(analysis.entities)
-    state = MATCH if matched == n else (CONFLICT if rival else MISSING)
-    return state, rival, matched / n, missing / n
+    state = MATCH if matched + before == n else (CONFLICT if rival else MISSING)
+    return state, rival, matched / n, before / n, missing / n
 
 
 def _ordinal_state(analysis: Analysis, span: Span) -> tuple[str, str]:
@@ -209,6 +219,8 @@ def slot_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
     if slot == "number":
         return bool(rank_answers(analysis, text)) if RANK_QUESTION.search(analysis.question) else bool(quantities(text))
     if slot == "date":
+        if CLOCK_QUESTION.search(analysis.question):
+            return bool(zh.CLOCK_RE.search(text))
         return zh.has_date(text) or any(w in text for w in ("日前", "近日", "当天"))
     if slot in ("person", "role"):
         return any(c in text for c in profile.person_cues)
@@ -230,18 +242,6 @@ def _bigram_overlap(question: str, text: str) -> float:
     if not grams:
         return 0.0
     return sum(g in text for g in grams) / len(grams)
-
-
-def _entity_before(analysis: Analysis, span: Span, profile: Profile) -> float:
-    """The share of asked entities named earlier in the article (a report names its office in
-    the lead, then speaks of it without the name), unless the span's paragraph names a rival."""
-    if not analysis.entities:
-        return 0.0
-    earlier = span.article.title + "\n" + span.article.body[: span.start]
-    local = paragraph_before(span) + span.text
-    return sum(
-        _matches_entity(e, earlier, profile) and not _rival(e, local, profile) for e in analysis.entities
-    ) / len(analysis.entities)
 
 
 def _entity_elsewhere(analysis: Analysis, text: str, profile: Profile) -> float:
@@ -281,11 +281,14 @@ def align(
         clause = clause_of(span.text, lead.start(), lead.end())
         answer_clause = clause_weight(analysis, clause)
         clause_years = zh.years_in(clause)
-        if analysis.years and clause_years and not set(clause_years) & set(analysis.years):
+        # "对217家…2020年度…进行考核" in a sentence about the asked 2021 assessment: 年度 names
+        # the period reported on, so the figure still belongs to the asked year's report
+        periods_only = year == MATCH and len(zh.PERIOD_YEAR_RE.findall(clause)) == len(zh.YEAR_RE.findall(clause))
+        if analysis.years and clause_years and not set(clause_years) & set(analysis.years) and not periods_only:
             year, found_year = CONFLICT, clause_years[0]  # the figure belongs to another year
         elif is_rate(lead.group(0).strip()) and not RATE_WORDS.search(analysis.question):
             slot_fit = False  # "是2019年发行额1.86倍" gives no 2019 amount
-    entity, rival, e_match, e_missing = _entity_state(analysis, span, profile)
+    entity, rival, e_match, e_before, e_missing = _entity_state(analysis, span, profile)
     ordinal, rival_ordinal = _ordinal_state(analysis, span)
     indicator = _indicator_state(analysis, span, profile, token_set)
     hit = span.hit
@@ -306,7 +309,7 @@ def align(
         "entity_missing": e_missing,
         "entity_in_article": _entity_elsewhere(analysis, span.article.body, profile),
         "entity_in_page": _entity_elsewhere(analysis, page_text, profile),
-        "entity_before": _entity_before(analysis, span, profile),
+        "entity_before": e_before,
         "ordinal_match": float(ordinal == MATCH),
         "ordinal_conflict": float(ordinal == CONFLICT),
         "ordinal_missing": float(ordinal == MISSING),

@@ -17,8 +17,8 @@ from ..tokenize import expand_query, pos_cut, tokenize
 from .types import AnswerParams, Analysis
 
 _SLOT_RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("date", re.compile(r"什么时[候间]|何时|哪天|哪一天|几月几[日号]|几号|日期|哪年|哪一年|什么日子|啥时候")),
-    ("list", re.compile(r"哪些|哪几|哪[两三四五六七八九十]|有什么|包括什么|分别|列举|都有|都去了|都到了")),
+    ("date", re.compile(r"什么时[候间]|何时|几点|哪天|哪一天|几月几[日号]|几号|日期|哪年|哪一年|什么日子|啥时候")),
+    ("list", re.compile(r"哪些|哪几|哪[两三四五六七八九十]|有什么|些什么|包括什么|分别|列举|都有|都去了|都到了")),
     ("role", re.compile(r"什么职务|什么职位|担任什么|任什么职|什么身份|是什么职")),
     (
         "number",
@@ -136,6 +136,8 @@ def entities_in(text: str, profile: Profile) -> list[str]:
             while _is_org(w, profile) and k > 0 and words[k - 1][1].startswith(("n", "vn", "j")) and len(words[k - 1][0] + name) <= 10:
                 if words[k - 1][0] in profile.home_entities or (found and found[-1].endswith(words[k - 1][0])):
                     break
+                if k > 1 and words[k - 2][1] == "m":
+                    break  # 多少 + 条对区: the counter after a numeral starts no name
                 k -= 1
                 name = words[k][0] + name
             while j + 1 < len(words) and (_is_org(words[j + 1][0], profile) or words[j + 1][0] in ("（", "(")):

@@ -149,7 +149,15 @@ def number_lead(analysis: Analysis, text: str, profile: Profile) -> str:
     return found.group(0).strip() if found else ""
 
 
+# 几点上班: the answer is a clock time, not a day
+CLOCK_QUESTION = re.compile(r"几点|什么时间[开上下营]|几时[开上下营]")
+
+
 def date_lead(analysis: Analysis, text: str) -> str:
+    if CLOCK_QUESTION.search(analysis.question):
+        spans = [(m.start(), m.end()) for m in zh.CLOCK_RE.finditer(text)]
+        best = _nearest(spans, word_ends(analysis, text, content_words(analysis)))
+        return text[best[0] : best[1]].strip() if best else ""
     spans = [(m.start(), m.end()) for m in zh.DATE_EXPR_RE.finditer(text)]
     precise = [s for s in spans if re.search(r"[日号]|底|初|旬", text[s[0] : s[1]])]
     best = _nearest(precise or spans, word_ends(analysis, text, content_words(analysis)))
@@ -223,8 +231,34 @@ _LIST_RUN = re.compile(r"[^，。；：、,;:！？\n]{1,24}(?:、[^，。；：
 _ITEM_HEAD = re.compile(r"^.*(?:到|对|包括|分别|先后|赴|走进|深入|涉及|围绕|聚焦|查看|前往|来自|为|是)")
 
 
-def list_lead(analysis: Analysis, texts: Sequence[str], params: AnswerParams) -> str:
+# 哪两个局, 哪些项目, 哪几家企业: the noun every item of the answer names
+_LIST_HEAD = re.compile(r"(?:哪些|哪几|哪两|哪三|哪四|哪五)[个家类项位种座所条名批]?([\u4e00-\u9fff]{1,4})")
+
+
+def list_head(analysis: Analysis, profile: Profile) -> str:
+    m = _LIST_HEAD.search(analysis.question)
+    if not m:
+        return ""
+    words = [w for w, _ in pos_cut(m.group(1), profile)]
+    return words[0] if words else ""
+
+
+def _trim_item(analysis: Analysis, item: str, head: str, first: bool) -> str:
+    """An item without the predicate that follows it (科技局梳理近2年… -> 科技局, the asked noun
+    ends it) and, for the first, without the question's words that lead up to the list
+    (会议集中研究了郑州恒海科技产业园 -> 郑州恒海科技产业园)."""
+    if head and head in item:
+        item = item[: item.index(head) + len(head)]
+    if first:
+        ends = [e for e in word_ends(analysis, item, content_words(analysis)) if e < len(item) - 1]
+        if ends:
+            item = item[max(ends) :].lstrip("了的是为有")
+    return item
+
+
+def list_lead(analysis: Analysis, texts: Sequence[str], params: AnswerParams, profile: Profile) -> str:
     items: list[str] = []
+    head = list_head(analysis, profile)
     for text in texts:
         # the run of items in the clause that says most of what is asked (not another list)
         runs = [(clause_weight(analysis, text[max(0, m.start() - 12) : m.end() + 6]), m) for m in _LIST_RUN.finditer(text)]
@@ -235,7 +269,7 @@ def list_lead(analysis: Analysis, texts: Sequence[str], params: AnswerParams) ->
         parts = run.group(0).split("、")
         first = _ITEM_HEAD.sub("", parts[0]) or parts[0]
         last = re.split(r"(?:等|进行|开展|的)", parts[-1])[0] or parts[-1]
-        parts = [first, *parts[1:-1], last]
+        parts = [_trim_item(analysis, p, head, i == 0) for i, p in enumerate([first, *parts[1:-1], last])]
         if any(len(p.strip()) > params.list_item_max for p in parts):
             continue  # a run of clauses, not a list of names
         for p in parts:
@@ -295,7 +329,7 @@ def span_lead(analysis: Analysis, texts: Sequence[str], profile: Profile, params
     if slot == "organization":
         return org_lead(analysis, text, profile) or quoted_lead(analysis, text, profile, params)
     if slot == "list":
-        return list_lead(analysis, texts, params)
+        return list_lead(analysis, texts, params, profile)
     if slot in ("description", "place"):
         return quoted_lead(analysis, text, profile, params)
     return ""
