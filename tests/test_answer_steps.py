@@ -290,26 +290,21 @@ def test_a_per_capita_base_is_no_population_figure(answerer):
     assert patents.unit == "" and number_lead(patents, text, PROFILE) == "95件"
 
 
-ASSESSMENT = Article(
-    id="assessment",
-    title="2021年国家级经济技术开发区考核出炉",
-    body=(
-        "本报讯近日，商务部完成了2021年国家级经开区综合发展水平考核评价工作，对217家国家级经开区2020年度综合发展水平情况进行考核评价。"
-        "郑州经开区排名由第26位跃升至22位。"
-    ),
-    source="004.txt",
-    date="2022-01-10",
-    year=2022,
-)
-OFFICE_REPORT = Article(
-    id="office-report",
-    title="紧抓能力作风建设 全面提升工作质效",
-    body="近期，经开区党政办公室以“能力作风建设年”活动为契机，提站位，强意识，统筹协调相关各项工作。\n会前共牵头征集对区党工委的意见建议673条。",
-    source="004.txt",
-    date="2022-01-10",
-    year=2022,
-)
+def report(id: str, title: str, body: str, date: str = "2022-01-10") -> Article:
+    return Article(id=id, title=title, body=body, source="004.txt", date=date, year=int(date[:4]))
 
+
+ASSESSMENT = report(
+    "assessment",
+    "2021年国家级经济技术开发区考核出炉",
+    "本报讯近日，商务部完成了2021年国家级经开区综合发展水平考核评价工作，对217家国家级经开区2020年度综合发展水平情况进行考核评价。"
+    "郑州经开区排名由第26位跃升至22位。",
+)
+OFFICE_REPORT = report(
+    "office-report",
+    "紧抓能力作风建设 全面提升工作质效",
+    "近期，经开区党政办公室以“能力作风建设年”活动为契机，提站位，强意识，统筹协调相关各项工作。\n会前共牵头征集对区党工委的意见建议673条。",
+)
 
 @pytest.fixture(scope="module")
 def report_answerer() -> ExtractiveAnswerer:
@@ -350,3 +345,4 @@ def test_a_clock_question_needs_a_clock_time(answerer):
     text = "政务服务大厅周末上午9时至12时正常办公。"
     assert slot_fits(q, text, PROFILE)
     assert date_lead(q, text) in ("上午9时", "12时")
+
