@@ -70,6 +70,7 @@ class Run:
     exceptions: int = 0
     duration_s: float = 0.0
     server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0  # this process: the client threads, which share the cores with the server
 
 
 def free_port() -> int:
@@ -194,6 +195,7 @@ def run_mode(mode: str, args: argparse.Namespace, work: Path, corpus_b: Path, in
             conn.getresponse().read()
         stop = threading.Event()
         cpu0 = cpu_seconds(server.pid)
+        client0 = cpu_seconds(os.getpid())
         t0 = time.perf_counter()
         threads = [threading.Thread(target=client, args=(port, stop, t0, run, k, args.max_requests)) for k in range(args.clients)]
         for t in threads:
@@ -214,6 +216,7 @@ def run_mode(mode: str, args: argparse.Namespace, work: Path, corpus_b: Path, in
             t.join(60)
         run.duration_s = time.perf_counter() - t0
         run.server_cpu_s = cpu_seconds(server.pid) - cpu0
+        run.client_cpu_s = cpu_seconds(os.getpid()) - client0
         if reindex is not None and "took_s" not in run.reindex:
             reindex.wait(300)
             _reindexed(run, reindex, reindex_start, t0, index, ids)
@@ -268,6 +271,7 @@ def summarise(run: Run, versions: dict) -> dict[str, Any]:
         "answers_per_s": round(len(ok) / run.duration_s, 1) if run.duration_s else 0.0,
         # 100 % = one core busy for the whole run; the GIL caps pure-Python work at about one core
         "server_cpu_pct": round(100 * run.server_cpu_s / run.duration_s) if run.duration_s else 0,
+        "client_cpu_pct": round(100 * run.client_cpu_s / run.duration_s) if run.duration_s else 0,
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p95_ms": round(float(np.percentile(lat, 95)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
@@ -307,14 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "load.json").write_text(json.dumps(out, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"\n{args.clients} clients x {args.seconds:.0f} s, reindex published at half time; {uptime_before}\n")
-    print("| ask_concurrency | answers | answers/s | p50 ms | p95 ms | errors | mixed | answers old/new version | new version published at | server CPU | server RSS start → max MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+    print("| ask_concurrency | answers | answers/s | p50 ms | p95 ms | errors | mixed | answers old/new version | new version published at | server CPU | client CPU | server RSS start → max MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|")
     for row in rows:
         counts = "/".join(str(n) for n in row["answers_by_version"].values())
         print(
             f"| {row['mode']} | {row['answers']} | {row['answers_per_s']} | {row['p50_ms']} | {row['p95_ms']} | "
             f"{row['errors']} | {row['mixed']} | {counts} | {row['reindex'].get('published_s', '-')} s | "
-            f"{row['server_cpu_pct']} % | {row['rss_mib_start']} → {row['rss_mib_max']} |"
+            f"{row['server_cpu_pct']} % | {row['client_cpu_pct']} % | {row['rss_mib_start']} → {row['rss_mib_max']} |"
         )
     for row in rows[1:]:
         if row["answers_per_s"]:

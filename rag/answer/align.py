@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from .. import zh
 from ..profile import Profile
@@ -113,8 +114,12 @@ def _matches_entity(entity: str, text: str, profile: Profile) -> bool:
     if len(core) >= 2 and core in text:
         return True
     # abbreviation: 党政办 for 党政办公室, 纪委 for 纪工委 — the characters in order, close together
-    pattern = ".{0,3}".join(map(re.escape, entity))
-    return len(entity) >= 3 and re.search(pattern, text) is not None
+    return len(entity) >= 3 and _abbreviation(entity).search(text) is not None
+
+
+@lru_cache(maxsize=4096)
+def _abbreviation(entity: str) -> re.Pattern[str]:
+    return re.compile(".{0,3}".join(map(re.escape, entity)))
 
 
 def _core(entity: str, profile: Profile) -> str:
@@ -237,11 +242,16 @@ _QUESTION_CHARS = re.compile(r"[什么哪谁几多少吗呢是的了有怎样如
 def _bigram_overlap(question: str, text: str) -> float:
     """Share of the question's character bigrams (question words removed) found in the text:
     robust where jieba cuts the question and the text differently (藏书量 / 藏书81.6万册)."""
-    q = _QUESTION_CHARS.sub(" ", question)
-    grams = {q[i : i + 2] for i in range(len(q) - 1) if zh.CJK_RE.match(q[i]) and zh.CJK_RE.match(q[i + 1])}
+    grams = _question_bigrams(question)
     if not grams:
         return 0.0
     return sum(g in text for g in grams) / len(grams)
+
+
+@lru_cache(maxsize=1024)
+def _question_bigrams(question: str) -> frozenset[str]:
+    q = _QUESTION_CHARS.sub(" ", question)
+    return frozenset(q[i : i + 2] for i in range(len(q) - 1) if zh.CJK_RE.match(q[i]) and zh.CJK_RE.match(q[i + 1]))
 
 
 def _entity_elsewhere(analysis: Analysis, text: str, profile: Profile) -> float:
