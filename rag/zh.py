@@ -94,6 +94,19 @@ def has_date(text: str) -> bool:
     return bool(DATE_EXPR_RE.search(text))
 
 
+# 请问 / 我想了解一下 / 麻烦查一下: the courtesy a user opens with, not what is asked
+COURTESY_RE = re.compile(
+    r"^(?:\s*(?:你好|您好|请问|请帮我查一下|请帮我查查|帮我查一下|帮我查查|麻烦查一下|麻烦问一下|麻烦问下|"
+    r"我?想问一下|我?想问下|我?想了解一下|我?想了解下|我想知道|想知道)[，,：:\s]*)+"
+)
+
+
+def strip_courtesy(question: str) -> str:
+    """The question without the polite phrases it opens with ("" stays "")."""
+    rest = COURTESY_RE.sub("", question)
+    return rest if rest.strip() else question
+
+
 def strip_years(text: str) -> str:
     """The text without its 2020年 mentions (for a search that ignores the asked year)."""
     return YEAR_RE.sub("", text)

@@ -346,3 +346,12 @@ def test_a_clock_question_needs_a_clock_time(answerer):
     assert slot_fits(q, text, PROFILE)
     assert date_lead(q, text) in ("上午9时", "12时")
 
+
+
+@pytest.mark.parametrize("polite", ["请问，", "我想了解一下，", "麻烦查一下，", "您好，请问"])
+def test_a_polite_opening_changes_nothing_the_answerer_looks_for(answerer, polite):
+    """The generated near misses open with such phrases and their twins do not: left in, the
+    phrase's words were "missing" evidence and taught the model to refuse polite questions."""
+    plain = answerer.analyze("经开区2020年专项债发行了多少")
+    asked = answerer.analyze(polite + "经开区2020年专项债发行了多少")
+    assert asked == plain

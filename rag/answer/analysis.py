@@ -70,7 +70,9 @@ def analyze(
     profile: Profile,
     params: AnswerParams = AnswerParams(),
 ) -> Analysis:
-    """Pure given the index's term statistics (`idf` of known tokens, `max_idf`)."""
+    """Pure given the index's term statistics (`idf` of known tokens, `max_idf`). The polite
+    opening (请问, 我想了解一下) is not part of what must be found in the evidence."""
+    question = zh.strip_courtesy(question)
     slot = classify(question)
     weights = token_weights(question, idf, max_idf, profile, params)
     known = idf(sorted(weights))
