@@ -122,19 +122,22 @@ def _abbreviation(entity: str) -> re.Pattern[str]:
     return re.compile(".{0,3}".join(map(re.escape, entity)))
 
 
-def _core(entity: str, profile: Profile) -> str:
-    """The distinctive part of an office name: 明湖办事处 -> 明湖."""
+@lru_cache(maxsize=4096)
+def _office_parts(entity: str, profile: Profile) -> tuple[str, str]:
+    """(distinctive part, suffix) of an office name: 明湖办事处 -> (明湖, 办事处); (entity, "")
+    when it ends in no known suffix. The longest suffix wins."""
     for suffix in sorted(profile.org_suffixes, key=len, reverse=True):
         if entity.endswith(suffix) and len(entity) > len(suffix):
-            return entity[: -len(suffix)]
-    return entity
+            return entity[: -len(suffix)], suffix
+    return entity, ""
+
+
+def _core(entity: str, profile: Profile) -> str:
+    return _office_parts(entity, profile)[0]
 
 
 def _suffix(entity: str, profile: Profile) -> str:
-    for suffix in sorted(profile.org_suffixes, key=len, reverse=True):
-        if entity.endswith(suffix) and len(entity) > len(suffix):
-            return suffix
-    return ""
+    return _office_parts(entity, profile)[1]
 
 
 def _rival(entity: str, text: str, profile: Profile) -> str:

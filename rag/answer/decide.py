@@ -86,7 +86,8 @@ class DecisionModel:
         return self.threshold if self.nearby_threshold is None else self.nearby_threshold
 
     def rank_logit(self, features: dict[str, float]) -> float:
-        return sum(self.rank_weights.get(name, 0.0) * value for name, value in features.items())
+        weights = self.rank_weights
+        return sum(weights[name] * value for name, value in features.items() if value and name in weights)
 
     def answer_probability(self, features: dict[str, float]) -> float:
         z = sum(self.answer_weights.get(name, 0.0) * value for name, value in features.items())
@@ -138,9 +139,11 @@ def freed(features: dict[str, float]) -> dict[str, float]:
 def score(alignments: Sequence[Alignment], model: DecisionModel) -> list[Alignment]:
     """The alignments with their ranking logits (`score`, and `free_score` with conflicts
     ignored), best first."""
-    scored = [
-        replace(a, score=model.rank_logit(a.features), free_score=model.rank_logit(freed(a.features))) for a in alignments
-    ]
+    scored = []
+    for a in alignments:
+        logit = model.rank_logit(a.features)
+        free = model.rank_logit(freed(a.features)) if any(a.features.get(bad) for bad in _FREED) else logit
+        scored.append(replace(a, score=logit, free_score=free))
     scored.sort(key=lambda a: (-a.score, a.span.hit.rank, a.span.start))
     return scored
 

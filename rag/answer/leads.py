@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from .. import zh
 from ..profile import Profile
@@ -17,27 +18,36 @@ from ..tokenize import pos_cut
 from .types import Analysis, AnswerParams
 
 
-def quantities(text: str) -> list[re.Match[str]]:
-    """Quantities in a text that are not a year, a date part, a clock time or an ordinal."""
+_YEAR_Q = re.compile(r"(?:19|20)\d\d\s*年?|\d{1,2}\s*[月日号]")
+_PERIOD_Q = re.compile(r"(?:19|20)\d\d\s*\S\s*(?:19|20)?\d\d\s*年?|\d{1,2}\s*\S\s*\d{1,2}\s*[月日号]")
+_BARE_DIGITS = re.compile(r"[\d.,]+")
+_BARE_NUMERAL = re.compile(f"[{zh.CN_DIGITS}]+")
+_BASE_NUMERAL = re.compile(r"[十百千万亿]")
+
+
+@lru_cache(maxsize=8192)
+def quantities(text: str) -> tuple[re.Match[str], ...]:
+    """Quantities in a text that are not a year, a date part, a clock time or an ordinal.
+    Memoised: the same sentence is measured by several features and several questions."""
     out = []
     for m in zh.QUANTITY_RE.finditer(text):
         q = m.group(0).strip()
         if not q or text[max(0, m.start() - 1) : m.start()] == "第":
             continue
-        if re.fullmatch(r"(?:19|20)\d\d\s*年?", q) or re.fullmatch(r"\d{1,2}\s*[月日号]", q):
+        if _YEAR_Q.fullmatch(q):
             continue
-        if re.fullmatch(r"(?:19|20)\d\d\s*\S\s*(?:19|20)?\d\d\s*年?|\d{1,2}\s*\S\s*\d{1,2}\s*[月日号]", q):
+        if _PERIOD_Q.fullmatch(q):
             continue  # 2019-2020年, 1~7月: a period, not a quantity
-        if re.fullmatch(r"[\d.,]+", q) and text[m.end() : m.end() + 1] in ("月", "日", "号", "时", "点", "届", "季", "级"):
+        if _BARE_DIGITS.fullmatch(q) and text[m.end() : m.end() + 1] in ("月", "日", "号", "时", "点", "届", "季", "级"):
             continue  # 5月, 8点, 3届: a date, a clock time, an edition
-        if re.fullmatch(f"[{zh.CN_DIGITS}]+", q):  # 统一, 一流: a bare numeral is no quantity
+        if _BARE_NUMERAL.fullmatch(q):  # 统一, 一流: a bare numeral is no quantity
             continue
-        if re.match(r"[十百千万亿]", q) or text[max(0, m.start() - 1) : m.start()] == "每":
+        if _BASE_NUMERAL.match(q) or text[max(0, m.start() - 1) : m.start()] == "每":
             continue  # 万人 of 每万人口, 每3人: a per-unit base, not a figure
-        if not re.search(r"\d", q) and q[0] in "一" and len(q) == 2 and q[1] in "个项":  # 一个, 一项: wording
+        if not any(c.isdecimal() for c in q) and q[0] in "一" and len(q) == 2 and q[1] in "个项":  # 一个, 一项: wording
             continue
         out.append(m)
-    return out
+    return tuple(out)
 
 
 def word_ends(analysis: Analysis, text: str, words: Sequence[str]) -> list[int]:
