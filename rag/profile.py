@@ -82,6 +82,9 @@ class Profile:
     # -- answerer cues --------------------------------------------------------------------------
     person_cues: tuple[str, ...] = ()
     org_suffixes: tuple[str, ...] = ()
+    # endings of place names (中牟县, 王庄村): with org_suffixes, what makes a named unit whose
+    # absence from the evidence rules an answer out
+    place_suffixes: tuple[str, ...] = ()
     units: tuple[str, ...] = ()
     # the archive's own district and its bodies: never a constraint a nearby fact can break
     home_entities: tuple[str, ...] = ()
@@ -127,7 +130,7 @@ class Profile:
 
 
 # read only when answering a question, never when building the index: not part of the id
-QUERY_ONLY_FIELDS = frozenset({"description", "aliases", "person_cues", "org_suffixes", "units", "home_entities", "unit_groups"})
+QUERY_ONLY_FIELDS = frozenset({"description", "aliases", "person_cues", "org_suffixes", "place_suffixes", "units", "home_entities", "unit_groups"})
 # the file's name and location (the dictionary counts by its content), and the id itself
 _NOT_CONTENT = frozenset({"name", "user_dictionary", "path", "digest"})
 
@@ -141,7 +144,7 @@ def _canonical(value: Any) -> Any:
 
 
 SECTIONS = ("layout", "files", "answer")
-_TUPLES = {"lead_markers", "byline_roles", "title_prefixes", "person_cues", "org_suffixes", "units", "home_entities"}
+_TUPLES = {"lead_markers", "byline_roles", "title_prefixes", "person_cues", "org_suffixes", "place_suffixes", "units", "home_entities"}
 _BOOLS = {"title_after_body", "special_reports"}
 _INTS = {"lede_max_paragraphs", "lead_date_window", "title_max_chars"}
 _STRS = {"name", "description", "user_dictionary", "office_label", "file_header"}

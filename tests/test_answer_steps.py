@@ -355,3 +355,63 @@ def test_a_polite_opening_changes_nothing_the_answerer_looks_for(answerer, polit
     plain = answerer.analyze("经开区2020年专项债发行了多少")
     asked = answerer.analyze(polite + "经开区2020年专项债发行了多少")
     assert asked == plain
+
+
+INSPECTION = report(
+    "inspection",
+    "经开区党工委第一巡察组巡察经济发展局进驻动员会召开",
+    "本报讯3月13日，经开区党工委第一巡察组巡察经济发展局进驻动员会召开。",
+    date="2023-03-13",
+)
+GDP = report(
+    "gdp",
+    "郑州经开区位列22位",
+    "2020年，经开区地区生产总值1202亿元，同比增长13.5%；\n截至目前，全区2020年已累计发行5个项目13.92亿元，是2019年专项债券全年发行额1.86倍。",
+)
+
+
+@pytest.fixture(scope="module")
+def office_answerer() -> ExtractiveAnswerer:
+    s = LocalStore(dim=1)
+    arts = [INSPECTION, GDP]
+    chunks = [c for a in arts for c in chunk_article(a)]
+    s.add(arts, chunks, np.zeros((len(chunks), 1), dtype=np.float32), [tokenize(c.indexed_text) for c in chunks])
+    return ExtractiveAnswerer(s, PROFILE)
+
+
+def test_an_office_jieba_cuts_into_parts_is_one_entity():
+    """投资 + 促进 + 局: a bare suffix joins the words before it; a verb further off does not."""
+    assert entities_in("第一巡察组巡察投资促进局的进驻动员会哪天开的", PROFILE) == ["投资促进局"]
+    assert entities_in("第一巡察组巡察科技人才局的进驻动员会哪天开的", PROFILE) == ["科技人才局"]
+    assert entities_in("北京市举办了什么活动", PROFILE) == ["北京市"]  # 举办 is a verb, not an office
+
+
+def test_another_bureau_is_a_conflict_and_the_nearby_fact(office_answerer):
+    """A one-character suffix (局) still names a rival when the analysis reads it as an office."""
+    a = _alignment_of(office_answerer, "第一巡察组巡察投资促进局的进驻动员会哪天开的", "inspection", "3月13日")
+    assert a.entity == "conflict" and a.found_entity == "经济发展局"
+    answer = office_answerer.answer("第一巡察组巡察投资促进局的进驻动员会哪天开的", hits_for(office_answerer.store, "inspection"))
+    assert answer.abstained and answer.nearby == {"reason": "entity", "asked": "投资促进局", "found": "经济发展局"}
+    assert "3月13日" in answer.answer
+    ok = office_answerer.answer("第一巡察组巡察经济发展局的进驻动员会哪天开的", hits_for(office_answerer.store, "inspection"))
+    assert not ok.abstained and ok.lead == "3月13日"
+
+
+def test_a_comparison_year_met_does_not_cover_the_year_replaced():
+    """2021 vs 2019 asked, the sentence compares 2020 with 2019: the 2021 side is another year."""
+    s = LocalStore(dim=1)
+    chunks = chunk_article(GDP)
+    s.add([GDP], chunks, np.zeros((len(chunks), 1), dtype=np.float32), [tokenize(c.indexed_text) for c in chunks])
+    answerer = ExtractiveAnswerer(s, PROFILE)
+    a = _alignment_of(answerer, "2021年已发行的专项债是2019年全年的几倍", "gdp", "1.86倍")
+    assert a.year == "conflict" and a.found_year == 2020
+    assert _alignment_of(answerer, "2020年已发行的专项债是2019年全年的几倍", "gdp", "1.86倍").year == "match"
+
+
+def test_a_place_the_page_never_names_rules_the_answer_out(office_answerer):
+    """中牟县 asked, only 经开区's figure printed: abstain and show it as the nearby fact."""
+    a = office_answerer.answer("中牟县2020年地区生产总值是多少", hits_for(office_answerer.store, "gdp"))
+    assert a.abstained
+    assert a.nearby == {"reason": "entity_absent", "asked": "中牟县", "found": ""}
+    assert a.answer.startswith("资料中没有关于“中牟县”的这项内容") and "1202亿元" in a.answer
+    assert not office_answerer.answer("经开区2020年地区生产总值是多少", hits_for(office_answerer.store, "gdp")).abstained

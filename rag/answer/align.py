@@ -16,6 +16,8 @@ from functools import lru_cache
 
 from .. import zh
 from ..profile import Profile
+from ..tokenize import pos_cut
+from .analysis import entities_in
 from .leads import CLOCK_QUESTION, RANK_QUESTION, RATE_WORDS, clause_of, clause_weight, is_rate, number_answer, quantities, rank_answers, span_lead
 from .types import CONFLICT, MATCH, MISSING, Alignment, Analysis, AnswerParams, Span
 
@@ -94,8 +96,14 @@ def _year_state(analysis: Analysis, span: Span) -> tuple[str, int | None]:
     if not analysis.years:
         return "", None
     own = zh.year_mentions(span.text)
-    if set(own) & set(analysis.years):
-        return MATCH, next(iter(set(own) & set(analysis.years)))
+    asked = set(analysis.years)
+    if asked & set(own):
+        others = [y for y in own if y not in asked]
+        if others and asked - set(own):
+            # 2021年…是2019年的几倍 against a 2020 figure compared with 2019: one asked year is
+            # met, the other is replaced by another
+            return CONFLICT, others[0]
+        return MATCH, next(y for y in own if y in asked)
     if own:  # the span speaks of its own years, none of them the asked one
         return CONFLICT, own[0]
     year = span_year(span)
@@ -123,6 +131,24 @@ def _abbreviation(entity: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)
+def office_label_of(body: str, profile: Profile) -> str:
+    """The office a report is printed under: its first line where that is an office label
+    (profile's layout.office_label), without the district prefix; "" if it has none."""
+    if not profile.office_label:
+        return ""
+    first = body.split("\n", 1)[0].strip()
+    if not _office_label_re(profile.office_label).match(first):
+        return ""
+    return next((first[len(h) :] for h in sorted(profile.home_entities, key=len, reverse=True) if first.startswith(h) and len(first) > len(h) + 1), first)
+
+
+@lru_cache(maxsize=8)
+def _office_label_re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@lru_cache(maxsize=4096)
 def _office_parts(entity: str, profile: Profile) -> tuple[str, str]:
     """(distinctive part, suffix) of an office name: 明湖办事处 -> (明湖, 办事处); (entity, "")
     when it ends in no known suffix. The longest suffix wins."""
@@ -140,17 +166,35 @@ def _suffix(entity: str, profile: Profile) -> str:
     return _office_parts(entity, profile)[1]
 
 
+@lru_cache(maxsize=8192)
+def _named_in(text: str, profile: Profile) -> tuple[str, ...]:
+    return tuple(entities_in(text, profile))
+
+
 def _rival(entity: str, text: str, profile: Profile) -> str:
-    """Another office of the same kind named in `text` (前程办事处 where 明湖办事处 was asked)."""
-    suffix = _suffix(entity, profile)
-    if not suffix or len(suffix) < 2:
+    """Another office of the same kind named in `text` (前程办事处 where 明湖办事处 was asked).
+
+    A two-character suffix (办事处, 中心) is distinctive enough to find the rival by pattern; a
+    one-character one (局, 办) is not (格局, 举办), so there the rival must be a name the question
+    analysis itself would read as an office (经济 + 发展局, 文明办)."""
+    core, suffix = _office_parts(entity, profile)
+    if not suffix:
+        return ""
+    if len(suffix) == 1:
+        for name in _named_in(text, profile):
+            other, other_suffix = _office_parts(name, profile)
+            if other_suffix != suffix or len(name) < 3 or name in profile.home_entities:
+                continue
+            if other in core or core in other or any(c in other for c in "各该本全等个"):
+                continue
+            return name
         return ""
     for m in re.finditer(rf"([\u4e00-\u9fff]{{2,6}}?){re.escape(suffix)}", text):
         name = m.group(0)
-        core = m.group(1)
-        if core in _core(entity, profile) or _core(entity, profile) in core:
+        other = m.group(1)
+        if other in core or core in other:
             continue
-        if name not in profile.home_entities and not any(c in core for c in "各该本全等个"):
+        if name not in profile.home_entities and not any(c in other for c in "各该本全等个"):
             return name
     return ""
 
@@ -171,12 +215,15 @@ def _entity_state(analysis: Analysis, span: Span, profile: Profile) -> tuple[str
         if _matches_entity(entity, local, profile) or _matches_entity(entity, label, profile):
             matched += 1
             continue
-        other = _rival(entity, span.text, profile) or _rival(entity, label, profile)
+        other = _rival(entity, span.text, profile) or _rival(entity, label, profile) or _rival(entity, paragraph_before(span), profile)
         if other:
             rival = rival or other
         elif not _rival(entity, local, profile) and _matches_entity(entity, earlier, profile):
             before += 1
             continue
+        elif _is_named_unit(entity, profile) and not _matches_entity(entity, span.article.body, profile):
+            # the article is another office's report (its label line: 经开区宣传部（文明办）)
+            rival = rival or office_label_of(span.article.body, profile)
         missing += 1
     n = len(analysis.entities)
     state = MATCH if matched + before == n else (CONFLICT if rival else MISSING)
@@ -255,6 +302,38 @@ def _bigram_overlap(question: str, text: str) -> float:
 def _question_bigrams(question: str) -> frozenset[str]:
     q = _QUESTION_CHARS.sub(" ", question)
     return frozenset(q[i : i + 2] for i in range(len(q) - 1) if zh.CJK_RE.match(q[i]) and zh.CJK_RE.match(q[i + 1]))
+
+
+def _is_named_unit(entity: str, profile: Profile) -> bool:
+    """An office or a place by its full name (投资促进局, 中牟县), not a word that jieba tagged
+    as a name (苗木, 秋雨): only such a name is a hard constraint."""
+    return len(entity) >= 3 and entity.endswith(tuple(profile.org_suffixes) + tuple(profile.place_suffixes))
+
+
+@lru_cache(maxsize=4096)
+def _head(entity: str, profile: Profile) -> str:
+    """The office word that ends a longer name: 整治流动摊贩时执法局 -> 执法局."""
+    words = [w for w, _ in pos_cut(entity, profile)]
+    head = words[-1] if words else ""
+    if head in profile.org_suffixes and len(words) > 1:
+        head = words[-2] + head
+    return head if len(head) >= 3 and head != entity else ""
+
+
+def absent_unit(analysis: Analysis, text: str, profile: Profile) -> str:
+    """The first office or place of the question that `text` (the span's page) never names, by
+    its full form, an alias, an abbreviation or its head word; "" when all are there."""
+    for entity in analysis.entities:
+        if not _is_named_unit(entity, profile) or _matches_entity(entity, text, profile):
+            continue
+        head = _head(entity, profile)
+        if head and _matches_entity(head, text, profile):
+            continue
+        place = next((entity[: -len(s)] for s in profile.place_suffixes if entity.endswith(s)), "")
+        if len(place) >= 2 and place in text:  # 湖南 for 湖南省
+            continue
+        return entity
+    return ""
 
 
 def _entity_elsewhere(analysis: Analysis, text: str, profile: Profile) -> float:
@@ -351,4 +430,5 @@ def align(
         ordinal=ordinal,
         found_ordinal=rival_ordinal,
         indicator=indicator,
+        absent_entity=absent_unit(analysis, page_text or span.article.title + "\n" + span.article.body, profile),
     )

@@ -9,7 +9,7 @@ patterns (rag.zh) and jieba's part-of-speech tags, and matched later in rag.answ
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from .. import zh
 from ..profile import Profile
@@ -42,6 +42,8 @@ _ASKED_UNIT = re.compile(
 _QUESTION_WORD = re.compile(r"是多少|有多少|多少|几[^\s，。？?]?|哪些|什么|哪|谁|何时")
 _NOUN_TAGS = ("n", "nz", "vn", "nt", "l", "j", "eng")
 _ENTITY_TAGS = ("nr", "ns", "nt", "nz")
+# what jieba tags an office word as (建设局 nt, 审计局 n, 发展局 l); 举办 v, 主办 b are no office
+_OFFICE_TAGS = ("n", "j", "l")
 _FILLER = frozenset("是 有 了 的 一共 共 总共 达到 为 约 大约 经开区 郑州经开区 去年 今年 全区 总 共计".split())
 
 
@@ -120,18 +122,42 @@ def _is_org(word: str, profile: Profile) -> bool:
     return len(word) >= 2 and any(word.endswith(s) for s in profile.org_suffixes)
 
 
+def _join_bare_suffixes(words: Sequence[tuple[str, str]], profile: Profile) -> list[tuple[str, str]]:
+    """投资 + 促进 + 局 -> 投资促进局: jieba leaves an office word it does not know as its parts,
+    the last one a bare suffix (局, 办). Up to two words before it, nouns or verbs, form the name."""
+    out: list[tuple[str, str]] = []
+    for w, tag in words:
+        if len(w) == 1 and w in profile.org_suffixes and out:
+            take = 0
+            while take < min(2, len(out)):
+                prev, prev_tag = out[-1 - take]
+                # the word next to the suffix may be a verb (促进局), one further only a noun (投资),
+                # so 巡察 + 科技人才 + 局 stays 科技人才局
+                allowed = ("n", "v", "j") if take == 0 else ("n", "vn", "j")
+                if not prev_tag.startswith(allowed) or prev in profile.home_entities or _QUESTION_WORD.search(prev):
+                    break
+                take += 1
+            name = "".join(p for p, _ in out[len(out) - take :]) + w
+            if take and len(name) >= 3:
+                del out[len(out) - take :]
+                out.append((name, "nt"))
+                continue
+        out.append((w, tag))
+    return out
+
+
 def entities_in(text: str, profile: Profile) -> list[str]:
     """Offices, organisations, people and places named in the text, longest form first.
 
     A name tag followed by an office word is one entity (明湖 + 办事处 -> 明湖办事处); the
     district itself (经开区, 党工委…: profile.home_entities) is never a constraint, since
     every article of the archive is about it."""
-    words = pos_cut(text, profile)
+    words = _join_bare_suffixes(pos_cut(text, profile), profile)
     found: list[str] = []
     i = 0
     while i < len(words):
         w, tag = words[i]
-        if tag.startswith(_ENTITY_TAGS) or _is_org(w, profile):
+        if tag.startswith(_ENTITY_TAGS) or (_is_org(w, profile) and tag.startswith(_OFFICE_TAGS)):
             j, name = i, w
             # 综合 + 行政 + 执法局: the nouns right before an office word are part of its name
             k = i
@@ -142,7 +168,9 @@ def entities_in(text: str, profile: Profile) -> list[str]:
                     break  # 多少 + 条对区: the counter after a numeral starts no name
                 k -= 1
                 name = words[k][0] + name
-            while j + 1 < len(words) and (_is_org(words[j + 1][0], profile) or words[j + 1][0] in ("（", "(")):
+            while j + 1 < len(words) and (
+                (_is_org(words[j + 1][0], profile) and words[j + 1][1].startswith(_OFFICE_TAGS)) or words[j + 1][0] in ("（", "(")
+            ):
                 if words[j + 1][0] in ("（", "("):
                     break
                 j += 1

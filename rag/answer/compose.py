@@ -24,6 +24,7 @@ TEMPLATES = {
     "year": "资料中没有{asked}的数据；最接近的是{found}的资料：《{title}》（{date}）：{quote}[1]",
     "year_unknown": "资料中没有{asked}的数据；最接近的资料是《{title}》（{date}）：{quote}[1]",
     "entity": "资料中没有关于“{asked}”的这项内容；最接近的是关于“{found}”的资料：《{title}》（{date}）：{quote}[1]",
+    "entity_absent": "资料中没有关于“{asked}”的这项内容；最接近的资料是《{title}》（{date}）：{quote}[1]",
     "ordinal": "资料中没有{asked}的相关内容；最接近的是{found}的资料：《{title}》（{date}）：{quote}[1]",
     "indicator": "资料中没有“{asked}”的数据；最接近的资料是《{title}》（{date}）：{quote}[1]",
     "undated": "日期不详",

@@ -5,8 +5,9 @@ features (align.FEATURES). Its weights and threshold are fitted on data, not set
 `python -m eval.decision_train` fits them with k-fold cross-validation over the gold set,
 the near-miss set, crud_qa_dev and the CMRC trial, and writes `rag/answer/decision.json`
 (plain JSON coefficients; no pickle). Conflicts are also a hard rule on top of the model: a
-span whose year, office or ordinal contradicts the question is never quoted as the answer,
-whatever its score; it can only be offered as the nearby fact.
+span whose year, office or ordinal contradicts the question, or whose page never names an office
+or place the question asks about, is never quoted as the answer, whatever its score; it can
+only be offered as the nearby fact.
 """
 
 from __future__ import annotations
@@ -161,7 +162,11 @@ def quotable(scored: Sequence[Alignment], analysis: Analysis | None = None) -> l
     """Spans that may be quoted as the answer, best first: no conflict, from the question's own
     search, and for a number or date question holding a quantity of the asked unit or a date."""
     hard = analysis is not None and analysis.slot in HARD_SLOTS
-    return [a for a in scored if not a.conflicts and not a.span.from_yearless and (not hard or a.features["slot_fit"])]
+    return [
+        a
+        for a in scored
+        if not a.conflicts and not a.absent_entity and not a.span.from_yearless and (not hard or a.features["slot_fit"])
+    ]
 
 
 def answer_probability(
@@ -203,7 +208,9 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
     # The nearby fact is the span the ranker would put first had its conflict not been there;
     # it is offered only if the answer model would then have answered with it.
     rivals = [
-        a for a in scored if (a.conflicts or a.indicator == MISSING) and (a.features["slot_fit"] or analysis.slot not in HARD_SLOTS)
+        a
+        for a in scored
+        if (a.conflicts or a.absent_entity or a.indicator == MISSING) and (a.features["slot_fit"] or analysis.slot not in HARD_SLOTS)
     ]
     if rivals:
         near = max(rivals, key=lambda a: (a.free_score, -a.span.hit.rank))
@@ -226,6 +233,8 @@ def _why(analysis: Analysis, a: Alignment) -> tuple[str, str, str]:
     if a.entity == "conflict":
         asked = next((e for e in analysis.entities), "")
         return "entity", asked, a.found_entity
+    if a.absent_entity:
+        return "entity_absent", a.absent_entity, ""
     if a.ordinal == "conflict":
         return "ordinal", "、".join(f"第{o}" for o in analysis.ordinals), f"第{a.found_ordinal}"
     return "indicator", "、".join(analysis.indicators), ""

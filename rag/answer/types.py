@@ -92,6 +92,7 @@ class Alignment:
     ordinal: str = ""
     found_ordinal: str = ""
     indicator: str = ""
+    absent_entity: str = ""  # an office or place asked about that the span's page never names
     score: float = 0.0  # ranking logit from the decision model: which span answers
     free_score: float = 0.0  # the same with conflicts ignored: "would answer, but for…"
 
@@ -106,7 +107,7 @@ class Decision:
 
     action: str  # "answer" | "nearby" | "none"
     chosen: tuple[Alignment, ...] = ()
-    reason: str = ""  # "year", "entity", "ordinal", "indicator", "weak", "no-hits", "no-number"
+    reason: str = ""  # "year", "entity", "entity_absent", "ordinal", "indicator", "weak", "no-hits", "no-number"
     asked: str = ""  # the value asked (2022年, 明湖办事处)
     found: str = ""  # the value the nearby fact has (2020年, 前程办事处)
     confidence: float = 0.0  # the answer model's probability for the span acted on
