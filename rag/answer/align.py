@@ -187,6 +187,9 @@ def _rival(entity: str, text: str, profile: Profile) -> str:
                 continue
             if other in core or core in other or any(c in other for c in "各该本全等个"):
                 continue
+            head = _head(entity, profile)
+            if head and head in name:  # 整治流动摊贩时执法局 asked, 综合行政执法局 named: one office
+                continue
             return name
         return ""
     for m in re.finditer(rf"([\u4e00-\u9fff]{{2,6}}?){re.escape(suffix)}", text):
