@@ -415,3 +415,15 @@ def test_a_place_the_page_never_names_rules_the_answer_out(office_answerer):
     assert a.nearby == {"reason": "entity_absent", "asked": "中牟县", "found": ""}
     assert a.answer.startswith("资料中没有关于“中牟县”的这项内容") and "1202亿元" in a.answer
     assert not office_answerer.answer("经开区2020年地区生产总值是多少", hits_for(office_answerer.store, "gdp")).abstained
+
+
+def test_two_items_joined_by_a_word_fit_a_which_two_question(answerer):
+    """A list of two is often written with 和, not 、; only a question that asks for items
+    (哪几类, 哪两个) lets such a sentence fit."""
+    from rag.answer.align import slot_fits
+
+    joined = "后续项目将申报棚改类专项债和其他有收益专项债。"
+    which = answerer.analyze("财政局后续准备申报哪几类专项债？")
+    assert which.slot == "list" and slot_fits(which, joined, PROFILE)
+    listed = answerer.analyze("义务植树都种了些什么树")
+    assert listed.slot == "list" and not slot_fits(listed, joined, PROFILE)

@@ -283,11 +283,15 @@ def slot_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
     if slot in ("person", "role"):
         return any(c in text for c in profile.person_cues)
     if slot == "list":
-        return "、" in text
+        # 棚改类专项债和其他有收益专项债: two items are often joined by a word, not listed
+        return "、" in text or (_PAIR_QUESTION.search(analysis.question) is not None and _JOINED_PAIR.search(text) is not None)
     if slot == "organization":
         return any(s in text for s in profile.org_suffixes)
     return True
 
+
+_PAIR_QUESTION = re.compile(r"哪两|哪几|哪些")
+_JOINED_PAIR = re.compile(r"[\u4e00-\u9fff]{2,}(?:和|及|与|以及)[\u4e00-\u9fff]{2,}")
 
 _QUESTION_CHARS = re.compile(r"[什么哪谁几多少吗呢是的了有怎样如何为何请问]")
 
