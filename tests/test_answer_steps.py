@@ -306,13 +306,17 @@ OFFICE_REPORT = report(
     "近期，经开区党政办公室以“能力作风建设年”活动为契机，提站位，强意识，统筹协调相关各项工作。\n会前共牵头征集对区党工委的意见建议673条。",
 )
 
+def answerer_over(*articles: Article) -> ExtractiveAnswerer:
+    """An answerer over an in-memory BM25 store of just these articles."""
+    s = LocalStore(dim=1)
+    chunks = [c for a in articles for c in chunk_article(a)]
+    s.add(list(articles), chunks, np.zeros((len(chunks), 1), dtype=np.float32), [tokenize(c.indexed_text) for c in chunks])
+    return ExtractiveAnswerer(s, PROFILE)
+
+
 @pytest.fixture(scope="module")
 def report_answerer() -> ExtractiveAnswerer:
-    s = LocalStore(dim=1)
-    arts = [ASSESSMENT, OFFICE_REPORT]
-    chunks = [c for a in arts for c in chunk_article(a)]
-    s.add(arts, chunks, np.zeros((len(chunks), 1), dtype=np.float32), [tokenize(c.indexed_text) for c in chunks])
-    return ExtractiveAnswerer(s, PROFILE)
+    return answerer_over(ASSESSMENT, OFFICE_REPORT)
 
 
 def _alignment_of(answerer: ExtractiveAnswerer, question: str, article_id: str, needle: str):
@@ -372,11 +376,7 @@ GDP = report(
 
 @pytest.fixture(scope="module")
 def office_answerer() -> ExtractiveAnswerer:
-    s = LocalStore(dim=1)
-    arts = [INSPECTION, GDP]
-    chunks = [c for a in arts for c in chunk_article(a)]
-    s.add(arts, chunks, np.zeros((len(chunks), 1), dtype=np.float32), [tokenize(c.indexed_text) for c in chunks])
-    return ExtractiveAnswerer(s, PROFILE)
+    return answerer_over(INSPECTION, GDP)
 
 
 def test_an_office_jieba_cuts_into_parts_is_one_entity():
@@ -399,10 +399,7 @@ def test_another_bureau_is_a_conflict_and_the_nearby_fact(office_answerer):
 
 def test_a_comparison_year_met_does_not_cover_the_year_replaced():
     """2021 vs 2019 asked, the sentence compares 2020 with 2019: the 2021 side is another year."""
-    s = LocalStore(dim=1)
-    chunks = chunk_article(GDP)
-    s.add([GDP], chunks, np.zeros((len(chunks), 1), dtype=np.float32), [tokenize(c.indexed_text) for c in chunks])
-    answerer = ExtractiveAnswerer(s, PROFILE)
+    answerer = answerer_over(GDP)
     a = _alignment_of(answerer, "2021年已发行的专项债是2019年全年的几倍", "gdp", "1.86倍")
     assert a.year == "conflict" and a.found_year == 2020
     assert _alignment_of(answerer, "2020年已发行的专项债是2019年全年的几倍", "gdp", "1.86倍").year == "match"
