@@ -245,7 +245,7 @@ HEAD = """
   // status texts are English ("Loading content") or an untranslated key ("common.complete").
   var ZH = {Info: "提示", Warning: "注意", Error: "出错了", Success: "完成", "Loading content": "正在加载",
             "common.complete": "已完成"};
-  var KEY = /^[a-z]+\.[a-z_]+$/;
+  var KEY = /^[a-z]+\\.[a-z_]+$/;
   function toasts() {
     document.querySelectorAll(".toast-title, .sr-only").forEach(function (t) {
       var n = t.firstChild;
