@@ -424,3 +424,13 @@ def test_two_items_joined_by_a_word_fit_a_which_two_question(answerer):
     assert which.slot == "list" and slot_fits(which, joined, PROFILE)
     listed = answerer.analyze("义务植树都种了些什么树")
     assert listed.slot == "list" and not slot_fits(listed, joined, PROFILE)
+
+
+def test_an_indicator_named_in_the_figures_clause_is_a_feature():
+    """审减率为14.1%: the measured thing sits in the clause of the figure; 节约资金 in none."""
+    audit = report("audit", "创新政府采购新模式", "今年以来，报审总金额1831.6万元，经审核后共核减258.261万元，审减率为14.1%。")
+    answerer = answerer_over(audit)
+    rate = _alignment_of(answerer, "政府采购报价审核的审减率是多少", "audit", "14.1%")
+    assert rate.features["indicator_clause"] == 1.0
+    other = _alignment_of(answerer, "政府采购节约资金多少", "audit", "14.1%")
+    assert other.features["indicator_clause"] == 0.0

@@ -50,6 +50,7 @@ FEATURES = (
     "length",
     "pair",
     "answer_clause",
+    "indicator_clause",
     "lead_found",
     "slot_number",
     "slot_date",
@@ -244,12 +245,11 @@ def _ordinal_state(analysis: Analysis, span: Span) -> tuple[str, str]:
     return (CONFLICT, rival) if rival else (MISSING, "")
 
 
-def _indicator_state(
-    analysis: Analysis, span: Span, profile: Profile, token_set: Callable[[str], frozenset[str]]
-) -> str:
-    if not analysis.indicators:
-        return ""
-    text = span.text + span.article.title
+def _indicators_met(
+    analysis: Analysis, text: str, profile: Profile, token_set: Callable[[str], frozenset[str]]
+) -> bool:
+    """Every indicator of the question is named in `text`: exactly, by a profile alias, as 藏书 for
+    藏书量, or by all its words of two or more characters."""
     toks = token_set(text)
     for ind in analysis.indicators:
         if ind in text or any(word in ind.lower() and archive in text for word, archive in profile.aliases):
@@ -258,8 +258,16 @@ def _indicator_state(
             continue
         parts = [t for t in token_set(ind) if len(t) >= 2] or [ind]
         if not all(p in toks or p in text for p in parts):
-            return MISSING
-    return MATCH
+            return False
+    return True
+
+
+def _indicator_state(
+    analysis: Analysis, span: Span, profile: Profile, token_set: Callable[[str], frozenset[str]]
+) -> str:
+    if not analysis.indicators:
+        return ""
+    return MATCH if _indicators_met(analysis, span.text + span.article.title, profile, token_set) else MISSING
 
 
 def unit_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
@@ -373,12 +381,14 @@ def align(
     missing = sum(v for t, v in w.items() if t not in article_toks and v >= 0.5 * heaviest) / total
     year, found_year = _year_state(analysis, span)
     slot_fit = slot_fits(analysis, span.text, profile) and (not analysis.unit or unit_fits(analysis, span.text, profile))
-    answer_clause = 0.0
+    answer_clause = indicator_clause = 0.0
     # a number question's answer is searched once: it is both the lead and the clause checked here
     lead = number_answer(analysis, span.text, profile) if analysis.slot == "number" else None
     if slot_fit and lead is not None:
         clause = clause_of(span.text, lead.start(), lead.end())
         answer_clause = clause_weight(analysis, clause)
+        # 审减率为14.1%: the measured thing is named in the very clause of the figure
+        indicator_clause = float(bool(analysis.indicators) and _indicators_met(analysis, clause, profile, token_set))
         clause_years = zh.years_in(clause)
         # "对217家…2020年度…进行考核" in a sentence about the asked 2021 assessment: 年度 names
         # the period reported on, so the figure still belongs to the asked year's report
@@ -420,6 +430,7 @@ def align(
         "length": min(len(span.text), 300) / 100.0,
         "pair": float(span.sentences > 1),
         "answer_clause": answer_clause,
+        "indicator_clause": indicator_clause,
         "lead_found": float(lead is not None if analysis.slot == "number" else bool(span_lead(analysis, [span.text], profile, params))),
         "slot_number": float(analysis.slot == "number"),
         "slot_date": float(analysis.slot == "date"),

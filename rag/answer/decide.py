@@ -59,6 +59,7 @@ QUESTION_FEATURES = (
     "indicator_match",
     "indicator_missing",
     "answer_clause",
+    "indicator_clause",
     "lead_found",
     "inv_rank",
     "slot_number",
