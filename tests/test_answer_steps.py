@@ -434,3 +434,9 @@ def test_an_indicator_named_in_the_figures_clause_is_a_feature():
     assert rate.features["indicator_clause"] == 1.0
     other = _alignment_of(answerer, "政府采购节约资金多少", "audit", "14.1%")
     assert other.features["indicator_clause"] == 0.0
+
+
+def test_the_outcome_of_an_action_is_what_a_number_question_counts():
+    """…经开区发行成功了多少: 发行成功 is the indicator; a noun head still wins where there is one."""
+    assert indicators_in("5月25日那批省专项债里，经开区发行成功了多少？", PROFILE) == ["发行成功"]
+    assert indicators_in("政府采购报价审核的审减率是多少", PROFILE) == ["审减率"]

@@ -196,6 +196,11 @@ MEASURE_WORDS = {
 }
 
 
+def _counted_action(tagged: Sequence[tuple[str, str]]) -> bool:
+    """发行成功 (了多少): what is counted is the outcome of an action, a verb of two words."""
+    return len(tagged) == 2 and all(tag.startswith(("v", "a")) and len(w) == 2 for w, tag in tagged)
+
+
 def indicators_in(question: str, profile: Profile) -> list[str]:
     """What a number question measures: the head noun (the last noun, as Chinese puts the head
     last) of the phrase after 多少+unit ("多少条对区党工委的意见建议" -> 意见建议), else of the
@@ -236,7 +241,7 @@ def indicators_in(question: str, profile: Profile) -> list[str]:
             2 <= len(tail) <= 4
             and tail not in MEASURE_WORDS
             and tagged
-            and (tagged[-1][1].startswith(_NOUN_TAGS) or tail[-1] in "率额量数值价费")
+            and (tagged[-1][1].startswith(_NOUN_TAGS) or tail[-1] in "率额量数值价费" or _counted_action(tagged))
             and not any(tail in e or e in tail for e in entities)
         ):
             found = tail
