@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from .. import zh
 from ..profile import Profile
+from ..segment import is_org_label
 from ..tokenize import pos_cut
 from .analysis import entities_in
 from .leads import CLOCK_QUESTION, RANK_QUESTION, RATE_WORDS, clause_of, clause_weight, is_rate, number_answer, quantities, rank_answers, span_lead
@@ -132,21 +133,13 @@ def _abbreviation(entity: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=4096)
-@lru_cache(maxsize=4096)
 def office_label_of(body: str, profile: Profile) -> str:
     """The office a report is printed under: its first line where that is an office label
     (profile's layout.office_label), without the district prefix; "" if it has none."""
-    if not profile.office_label:
-        return ""
     first = body.split("\n", 1)[0].strip()
-    if not _office_label_re(profile.office_label).match(first):
+    if not is_org_label(first, profile):
         return ""
     return next((first[len(h) :] for h in sorted(profile.home_entities, key=len, reverse=True) if first.startswith(h) and len(first) > len(h) + 1), first)
-
-
-@lru_cache(maxsize=8)
-def _office_label_re(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
 
 
 @lru_cache(maxsize=4096)
@@ -182,13 +175,13 @@ def _rival(entity: str, text: str, profile: Profile) -> str:
     if not suffix:
         return ""
     if len(suffix) == 1:
+        head = _head(entity, profile)
         for name in _named_in(text, profile):
             other, other_suffix = _office_parts(name, profile)
             if other_suffix != suffix or len(name) < 3 or name in profile.home_entities:
                 continue
             if other in core or core in other or any(c in other for c in "各该本全等个"):
                 continue
-            head = _head(entity, profile)
             if head and head in name:  # 整治流动摊贩时执法局 asked, 综合行政执法局 named: one office
                 continue
             return name
@@ -338,8 +331,8 @@ def _head(entity: str, profile: Profile) -> str:
 def absent_unit(analysis: Analysis, text: str, profile: Profile) -> str:
     """The first office or place of the question that `text` (the span's page) never names, by
     its full form, an alias, an abbreviation or its head word; "" when all are there."""
-    for entity in analysis.entities:
-        if not _is_named_unit(entity, profile) or _matches_entity(entity, text, profile):
+    for entity, named in zip(analysis.entities, _named_flags(analysis.entities, text, profile)):
+        if not _is_named_unit(entity, profile) or named:
             continue
         head = _head(entity, profile)
         if head and _matches_entity(head, text, profile):
@@ -351,10 +344,17 @@ def absent_unit(analysis: Analysis, text: str, profile: Profile) -> str:
     return ""
 
 
+@lru_cache(maxsize=1024)
+def _named_flags(entities: tuple[str, ...], text: str, profile: Profile) -> tuple[bool, ...]:
+    """Whether `text` names each entity. Every span of an article, or of a page, asks this of the
+    same long text, so it is asked once."""
+    return tuple(_matches_entity(e, text, profile) for e in entities)
+
+
 def _entity_elsewhere(analysis: Analysis, text: str, profile: Profile) -> float:
     if not analysis.entities:
         return 0.0
-    return sum(_matches_entity(e, text, profile) for e in analysis.entities) / len(analysis.entities)
+    return sum(_named_flags(analysis.entities, text, profile)) / len(analysis.entities)
 
 
 def align(
