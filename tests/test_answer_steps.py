@@ -440,3 +440,36 @@ def test_the_outcome_of_an_action_is_what_a_number_question_counts():
     """…经开区发行成功了多少: 发行成功 is the indicator; a noun head still wins where there is one."""
     assert indicators_in("5月25日那批省专项债里，经开区发行成功了多少？", PROFILE) == ["发行成功"]
     assert indicators_in("政府采购报价审核的审减率是多少", PROFILE) == ["审减率"]
+
+
+def test_an_area_in_square_kilometres_answers_how_large():
+    """面积有多大 asks 平方米; 0.304平方公里 and 1.601 km² are areas of the same measure."""
+    park = report("park", "公园", "公园里有一座小型的火车博物馆。它的面积约为0.304平方公里。该区土地面积1.601 km²。")
+    answerer = answerer_over(park)
+    a = _alignment_of(answerer, "公园的面积有多大？", "park", "0.304平方公里")
+    assert a.features["slot_fit"] == 1.0 and a.features["unit_fit"] == 1.0
+    assert [m.group(0).strip() for m in quantities("该区土地面积1.601 km²。")] == ["1.601 km²"]
+
+
+def test_a_rank_question_is_met_by_the_rank_whatever_its_numeral():
+    """第几位皇后: 第二位 is the answer although no quantity of 位 is printed."""
+    queen = report("queen", "高英", "高英是嫁入北魏皇家的第二位皇后，备受宠爱。")
+    answerer = answerer_over(queen)
+    a = _alignment_of(answerer, "高英是嫁入北魏皇家的第几位皇后？", "queen", "第二位")
+    assert a.features["slot_fit"] == 1.0
+
+
+def test_time_nouns_and_generic_measures_are_no_part_of_a_constraint():
+    """什么时候 + 首钢总公司 names 首钢总公司; 人口数量 measures 人口."""
+    assert entities_in("什么时候首钢总公司成为首钢集团的核心控股公司？", PROFILE)[0] == "首钢总公司"
+    assert indicators_in("在2006年，该地区的人口数量是多少？", PROFILE) == ["人口"]
+
+
+def test_a_date_question_about_an_event_the_archive_never_writes_abstains():
+    """什么时候开诊: the archive never says 开诊, so a road's completion date is no answer."""
+    hospital = report("hospital", "医院周边道路建设", "确保9月底前医院周边道路全部建成通车。新院区建成后将是园区唯一一所综合性医院。")
+    answerer = answerer_over(hospital)
+    a = answerer.answer("新院区什么时候开诊", hits_for(answerer.store, "hospital"))
+    assert a.abstained and a.answer.startswith("资料中没有提到“开诊”")
+    assert answerer.analyze("新院区周边道路什么时候通车").unseen_event == ""
+    assert answerer.analyze("医院周边道路是哪天开的").unseen_event == ""  # 天开: a piece of 哪天

@@ -380,7 +380,9 @@ def align(
     heaviest = max(w.values(), default=1.0)
     missing = sum(v for t, v in w.items() if t not in article_toks and v >= 0.5 * heaviest) / total
     year, found_year = _year_state(analysis, span)
-    slot_fit = slot_fits(analysis, span.text, profile) and (not analysis.unit or unit_fits(analysis, span.text, profile))
+    # 第几位: a rank's counter is matched by the rank itself (第二位), which is no quantity
+    rank = RANK_QUESTION.search(analysis.question) is not None
+    slot_fit = slot_fits(analysis, span.text, profile) and (not analysis.unit or rank or unit_fits(analysis, span.text, profile))
     answer_clause = indicator_clause = 0.0
     # a number question's answer is searched once: it is both the lead and the clause checked here
     lead = number_answer(analysis, span.text, profile) if analysis.slot == "number" else None

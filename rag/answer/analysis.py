@@ -44,6 +44,8 @@ _NOUN_TAGS = ("n", "nz", "vn", "nt", "l", "j", "eng")
 _ENTITY_TAGS = ("nr", "ns", "nt", "nz")
 # what jieba tags an office word as (建设局 nt, 审计局 n, 发展局 l); 举办 v, 主办 b are no office
 _OFFICE_TAGS = ("n", "j", "l")
+# Nouns of time that jieba tags n: 什么时候 + 首钢总公司 is no office called 时候首钢总公司.
+_TIME_NOUNS = frozenset({"时候", "时间", "时期", "期间", "当时", "目前"})
 _FILLER = frozenset("是 有 了 的 一共 共 总共 达到 为 约 大约 经开区 郑州经开区 去年 今年 全区 总 共计".split())
 
 
@@ -78,17 +80,35 @@ def analyze(
     slot = classify(question)
     weights = token_weights(question, idf, max_idf, profile, params)
     known = idf(sorted(weights))
+    unseen = frozenset(t for t in weights if t not in known)
+    entities = tuple(entities_in(question, profile))
     return Analysis(
         question=question,
         slot=slot,
         unit=(asked_unit(question) or _measure_unit(question)) if slot == "number" else "",
         years=tuple(zh.years_in(question)),
         ordinals=tuple(zh.ordinals_in(question)),
-        entities=tuple(entities_in(question, profile)),
+        entities=entities,
         indicators=tuple(indicators_in(question, profile)) if slot == "number" else (),
         weights=weights,
-        unseen=frozenset(t for t in weights if t not in known),
+        unseen=unseen,
+        unseen_event=unseen_event(question, unseen, entities, profile) if slot == "date" else "",
     )
+
+
+def unseen_event(question: str, unseen: frozenset[str], entities: Sequence[str], profile: Profile) -> str:
+    """The verb of a date question that the archive never writes (什么时候开诊): it cannot date an
+    event it never mentions. jieba's fragments of the question word (哪天开 -> 哪 / 天开) and the
+    words of a name (投资促进局) are no such verb."""
+    verbs = [
+        w
+        for w, tag in pos_cut(question, profile)
+        if tag.startswith("v") and len(w) >= 2 and w in unseen and w[0] not in _TIME_CHARS and not any(w in e for e in entities)
+    ]
+    return verbs[-1] if verbs else ""
+
+
+_TIME_CHARS = frozenset("天年月日号时点")
 
 
 def token_weights(
@@ -162,7 +182,7 @@ def entities_in(text: str, profile: Profile) -> list[str]:
             # 综合 + 行政 + 执法局: the nouns right before an office word are part of its name
             k = i
             while _is_org(w, profile) and k > 0 and words[k - 1][1].startswith(("n", "vn", "j")) and len(words[k - 1][0] + name) <= 10:
-                if words[k - 1][0] in profile.home_entities or (found and found[-1].endswith(words[k - 1][0])):
+                if words[k - 1][0] in profile.home_entities or words[k - 1][0] in _TIME_NOUNS or (found and found[-1].endswith(words[k - 1][0])):
                     break
                 if k > 1 and words[k - 2][1] == "m":
                     break  # 多少 + 条对区: the counter after a numeral starts no name
@@ -201,6 +221,11 @@ def _counted_action(tagged: Sequence[tuple[str, str]]) -> bool:
     return len(tagged) == 2 and all(tag.startswith(("v", "a")) and len(w) == 2 for w, tag in tagged)
 
 
+def _without_measure(word: str) -> str:
+    """人口数量 -> 人口: a generic measure (数量, 规模) after a word adds nothing to what is measured."""
+    return next((word[: -len(m)] for m, unit in MEASURE_WORDS.items() if not unit and word.endswith(m) and len(word) > len(m)), word)
+
+
 def indicators_in(question: str, profile: Profile) -> list[str]:
     """What a number question measures: the head noun (the last noun, as Chinese puts the head
     last) of the phrase after 多少+unit ("多少条对区党工委的意见建议" -> 意见建议), else of the
@@ -217,7 +242,7 @@ def indicators_in(question: str, profile: Profile) -> list[str]:
 
     def head(text: str) -> str:
         nouns = [
-            w
+            _without_measure(w)
             for w, tag in pos_cut(text, profile)
             if tag.startswith(_NOUN_TAGS)
             and w not in _FILLER

@@ -21,6 +21,7 @@ TEMPLATES = {
     "not_found": "资料中没有找到能回答这个问题的内容。",
     "closest": "{lead}最接近的资料是《{title}》（{date}）：{quote}[1]",
     "no_number": "资料中没有找到这个数字；",
+    "event_unseen": "资料中没有提到“{asked}”；",
     "year": "资料中没有{asked}的数据；最接近的是{found}的资料：《{title}》（{date}）：{quote}[1]",
     "year_unknown": "资料中没有{asked}的数据；最接近的资料是《{title}》（{date}）：{quote}[1]",
     "entity": "资料中没有关于“{asked}”的这项内容；最接近的是关于“{found}”的资料：《{title}》（{date}）：{quote}[1]",
@@ -113,7 +114,10 @@ def compose(
     if decision.chosen:
         citations = cite(decision.chosen)
         c = citations[0]
-        lead = TEMPLATES["no_number"] if decision.reason == "no-number" else TEMPLATES["not_found"]
+        if decision.reason == "event_unseen":
+            lead = TEMPLATES["event_unseen"].format(asked=decision.asked)
+        else:
+            lead = TEMPLATES["no_number"] if decision.reason == "no-number" else TEMPLATES["not_found"]
         text = TEMPLATES["closest"].format(
             lead=lead, title=c.title or TEMPLATES["untitled"], date=c.date or TEMPLATES["undated"], quote=c.quote
         )

@@ -192,7 +192,8 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
     if not scored:
         return Decision("none", reason="no-hits")
     top, p = answer_probability(scored, model, analysis)
-    if top is not None and p >= model.threshold:
+    # a date question whose event the archive never writes (什么时候开诊) has no answer to quote
+    if top is not None and p >= model.threshold and not analysis.unseen_event:
         clean = quotable(scored, analysis)
         chosen = [top]
         many = analysis.slot == "list"
@@ -221,6 +222,8 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
             reason, asked, found = _why(analysis, near)
             return Decision("nearby", (near,), reason, asked, found, confidence=pf)
     closest = top or next(iter(scored), None)
+    if closest is not None and analysis.unseen_event:
+        return Decision("none", (closest,), "event_unseen", analysis.unseen_event, confidence=p)
     if closest is not None and closest.features["coverage"] >= params.nearby_min_coverage:
         reason = "no-number" if analysis.slot == "number" and top is None else "weak"
         return Decision("none", (closest,), reason, confidence=p)

@@ -53,6 +53,7 @@ class Analysis:
     indicators: tuple[str, ...] = ()  # what a number question measures (财政收入, 人口)
     weights: dict[str, float] = field(default_factory=dict)  # token -> information (idf)
     unseen: frozenset[str] = frozenset()  # question tokens the archive has never seen (开诊, 5G基站)
+    unseen_event: str = ""  # a date question's event verb the archive never writes (什么时候开诊)
 
     @property
     def total_weight(self) -> float:
@@ -107,7 +108,7 @@ class Decision:
 
     action: str  # "answer" | "nearby" | "none"
     chosen: tuple[Alignment, ...] = ()
-    reason: str = ""  # "year", "entity", "entity_absent", "ordinal", "indicator", "weak", "no-hits", "no-number"
+    reason: str = ""  # "year", "entity", "entity_absent", "ordinal", "indicator", "event_unseen", "weak", "no-hits", "no-number"
     asked: str = ""  # the value asked (2022年, 明湖办事处)
     found: str = ""  # the value the nearby fact has (2020年, 前程办事处)
     confidence: float = 0.0  # the answer model's probability for the span acted on
