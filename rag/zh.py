@@ -36,6 +36,7 @@ DATE_EXPR_RE = re.compile(
     r"|(?:19|20)\d\d\s*年\s*\d{1,2}\s*月(?:份|上旬|中旬|下旬|底|初)?"
     r"|\d{1,2}\s*月(?:份|上旬|中旬|下旬|底|初)"
     r"|(?:19|20)\d\d\s*年(?:底|初|上半年|下半年|[一二三四]季度)?"
+    r"|公元前?\s*\d{1,4}\s*年|(?<![\d.])1\d{3}\s*年(?!代)"  # 公元前25年, 1659年: a year of history
 )
 # Ordinals and editions: 第三届, 第3次, 第二巡察组 (the counter word is kept: 届 vs 批 differ).
 ORDINAL_RE = re.compile(rf"第\s*([\d{CN_DIGITS}]+)\s*([届次批期轮个组季名位])")

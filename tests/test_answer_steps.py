@@ -473,3 +473,34 @@ def test_a_date_question_about_an_event_the_archive_never_writes_abstains():
     assert a.abstained and a.answer.startswith("资料中没有提到“开诊”")
     assert answerer.analyze("新院区周边道路什么时候通车").unseen_event == ""
     assert answerer.analyze("医院周边道路是哪天开的").unseen_event == ""  # 天开: a piece of 哪天
+
+
+def test_a_growth_is_answered_by_a_rate_and_an_index_by_its_percentage():
+    """出口金额同比增长了多少 asks 元 or a rate; PMI为多少 asks no unit, and 49.0% answers it; a
+    multiple (1.86倍) still gives no amount."""
+    trade = report("trade", "外贸", "锂电池出口金额同比增长58.1%。中型企业PMI为49.0%，比上月上升0.1个百分点。")
+    answerer = answerer_over(trade)
+    assert _alignment_of(answerer, "锂电池出口金额同比增长了多少？", "trade", "58.1%").features["slot_fit"] == 1.0
+    assert _alignment_of(answerer, "中型企业的PMI为多少？", "trade", "49.0%").features["slot_fit"] == 1.0
+    assert _alignment_of(answerer, "锂电池出口金额是多少元？", "trade", "58.1%").features["slot_fit"] == 0.0
+
+
+def test_what_takes_a_share_is_the_indicator():
+    assert indicators_in("2020年经开区固定资产投资占郑州市比重是多少?", PROFILE) == ["固定资产"]
+    assert indicators_in("2020年经开区税收收入占郑州市比重是多少", PROFILE) == ["税收收入"]
+
+
+def test_a_year_of_history_is_a_date():
+    from rag import zh
+
+    assert zh.has_date("1659年受册为王妃") and zh.has_date("罗马人在公元前25年建立")
+    assert not zh.has_date("已有500年历史")
+
+
+def test_the_year_compared_with_is_not_the_figures_year():
+    """较2022年同期增长: a 2023 article's figure compared with 2022 is still a 2023 figure."""
+    stores = report("stores", "第二季度门店", "联营门店收入较2022年同期增长了91.1%，净新开门店1485家。", date="2023-08-01")
+    answerer = answerer_over(stores)
+    a = _alignment_of(answerer, "2023年第二季度净新开了多少家门店？", "stores", "1485家")
+    assert a.year == "match" and not a.conflicts
+    assert _alignment_of(answerer, "2022年第二季度净新开了多少家门店？", "stores", "1485家").year == "conflict"

@@ -75,18 +75,27 @@ def article_label(span: Span) -> str:
     return span.article.title + ("\n" + first if len(first) <= 30 else "")
 
 
+# 较2022年同期增长: the year compared with is not the year the figure is about
+_COMPARED_YEAR = re.compile(r"(?:较|比|相比|同比)\s*(?:19|20)\d\d\s*年(?:同期|全年)?")
+
+
+def spoken_years(text: str) -> list[int]:
+    """The years a text speaks about, in order: those it is only compared with left out."""
+    return zh.year_mentions(_COMPARED_YEAR.sub("", text))
+
+
 def span_year(span: Span) -> int | None:
     """The year a span speaks about: its own last-named year; failing that the last year named
     before it in its paragraph (a report period such as 2020年度 only where no other year is); failing that the title's, then the article's date. One rule
     for the check and for the label of a nearby fact ("最接近的是2020年")."""
-    own = zh.year_mentions(span.text)
+    own = spoken_years(span.text)
     if own:
         return own[0] if len(set(own)) == 1 else None
     text = paragraph_before(span)
-    before = zh.year_mentions(text)
+    before = spoken_years(text)
     if before:
         # a report period (2020年度) is what a report covers, not when the paragraph speaks
-        plain = zh.year_mentions(zh.PERIOD_YEAR_RE.sub("", text))
+        plain = spoken_years(zh.PERIOD_YEAR_RE.sub("", text))
         return (plain or before)[-1]
     title = zh.year_mentions(span.article.title)
     if title:
@@ -97,7 +106,7 @@ def span_year(span: Span) -> int | None:
 def _year_state(analysis: Analysis, span: Span) -> tuple[str, int | None]:
     if not analysis.years:
         return "", None
-    own = zh.year_mentions(span.text)
+    own = spoken_years(span.text)
     asked = set(analysis.years)
     if asked & set(own):
         others = [y for y in own if y not in asked]
@@ -270,7 +279,9 @@ def unit_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
     if not analysis.unit:
         return bool(found)
     group = next((g for g in profile.unit_groups if analysis.unit in g), (analysis.unit,))
-    return any(m.group(0).strip().endswith(tuple(group)) for m in found)
+    # 出口金额同比增长了多少: a growth is answered by a rate as well as by an amount
+    rate_asked = RATE_WORDS.search(analysis.question) is not None
+    return any(m.group(0).strip().endswith(tuple(group)) or (rate_asked and is_rate(m.group(0).strip())) for m in found)
 
 
 def slot_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
@@ -391,14 +402,15 @@ def align(
         answer_clause = clause_weight(analysis, clause)
         # 审减率为14.1%: the measured thing is named in the very clause of the figure
         indicator_clause = float(bool(analysis.indicators) and _indicators_met(analysis, clause, profile, token_set))
-        clause_years = zh.years_in(clause)
+        clause_years = zh.years_in(_COMPARED_YEAR.sub("", clause))
         # "对217家…2020年度…进行考核" in a sentence about the asked 2021 assessment: 年度 names
         # the period reported on, so the figure still belongs to the asked year's report
         periods_only = year == MATCH and len(zh.PERIOD_YEAR_RE.findall(clause)) == len(zh.YEAR_RE.findall(clause))
         if analysis.years and clause_years and not set(clause_years) & set(analysis.years) and not periods_only:
             year, found_year = CONFLICT, clause_years[0]  # the figure belongs to another year
-        elif is_rate(lead.group(0).strip()) and not RATE_WORDS.search(analysis.question):
-            slot_fit = False  # "是2019年发行额1.86倍" gives no 2019 amount
+        elif is_rate(lead.group(0).strip()) and not RATE_WORDS.search(analysis.question) and (analysis.unit or lead.group(0).strip().endswith("倍")):
+            # "是2019年发行额1.86倍" gives no 2019 amount; "PMI为49.0%" does answer "PMI为多少"
+            slot_fit = False
     entity, rival, e_match, e_before, e_missing = _entity_state(analysis, span, profile)
     ordinal, rival_ordinal = _ordinal_state(analysis, span)
     indicator = _indicator_state(analysis, span, profile, token_set)

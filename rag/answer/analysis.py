@@ -46,7 +46,8 @@ _ENTITY_TAGS = ("nr", "ns", "nt", "nz")
 _OFFICE_TAGS = ("n", "j", "l")
 # Nouns of time that jieba tags n: 什么时候 + 首钢总公司 is no office called 时候首钢总公司.
 _TIME_NOUNS = frozenset({"时候", "时间", "时期", "期间", "当时", "目前"})
-_FILLER = frozenset("是 有 了 的 一共 共 总共 达到 为 约 大约 经开区 郑州经开区 去年 今年 全区 总 共计".split())
+# 预计 / 估计 (tagged vn) say how sure a figure is, not what it measures
+_FILLER = frozenset("是 有 了 的 一共 共 总共 达到 为 约 大约 经开区 郑州经开区 去年 今年 全区 总 共计 预计 预期 估计 计划".split())
 
 
 def classify(question: str) -> str:
@@ -221,6 +222,9 @@ def _counted_action(tagged: Sequence[tuple[str, str]]) -> bool:
     return len(tagged) == 2 and all(tag.startswith(("v", "a")) and len(w) == 2 for w, tag in tagged)
 
 
+_SHARE = re.compile(r"([\u4e00-\u9fff]{2,16}?)占[\u4e00-\u9fff]{0,12}?(?:的)?(?:比重|比例|份额)")
+
+
 def _without_measure(word: str) -> str:
     """人口数量 -> 人口: a generic measure (数量, 规模) after a word adds nothing to what is measured."""
     return next((word[: -len(m)] for m, unit in MEASURE_WORDS.items() if not unit and word.endswith(m) and len(word) > len(m)), word)
@@ -252,7 +256,9 @@ def indicators_in(question: str, profile: Profile) -> list[str]:
         ]
         return nouns[-1] if nouns else ""
 
-    found = head(re.split(r"[，,。？?！!]", after)[0])
+    share = _SHARE.search(question)
+    # 固定资产投资占郑州市比重: what takes the share is measured, not the share itself
+    found = head(share.group(1)) if share else head(re.split(r"[，,。？?！!]", after)[0])
     if not found:
         before = re.split(r"[，,。？?！!]", question[: m.start()])[-1]
         before = re.sub(r"(?:是|有|为|达到|共|一共|总共|共计|累计|了)+$", "", before)
