@@ -476,8 +476,8 @@ def test_a_date_question_about_an_event_the_archive_never_writes_abstains():
 
 
 def test_a_growth_is_answered_by_a_rate_and_an_index_by_its_percentage():
-    """出口金额同比增长了多少 asks 元 or a rate; PMI为多少 asks no unit, and 49.0% answers it; a
-    multiple (1.86倍) still gives no amount."""
+    """出口金额同比增长了多少 asks 元 or a rate; an index (PMI) is printed as a percentage; an
+    amount asked in 元 is not given by a rate."""
     trade = report("trade", "外贸", "锂电池出口金额同比增长58.1%。中型企业PMI为49.0%，比上月上升0.1个百分点。")
     answerer = answerer_over(trade)
     assert _alignment_of(answerer, "锂电池出口金额同比增长了多少？", "trade", "58.1%").features["slot_fit"] == 1.0
@@ -504,3 +504,16 @@ def test_the_year_compared_with_is_not_the_figures_year():
     a = _alignment_of(answerer, "2023年第二季度净新开了多少家门店？", "stores", "1485家")
     assert a.year == "match" and not a.conflicts
     assert _alignment_of(answerer, "2022年第二季度净新开了多少家门店？", "stores", "1485家").year == "conflict"
+
+
+def test_the_asked_noun_names_no_entity():
+    """哪个城市 asks for a city: only 阿富汗 is a constraint."""
+    assert entities_in("在哪个城市举行了阿富汗商品展？", PROFILE) == ["阿富汗"]
+    assert entities_in("2020年明湖办事处完成了多少", PROFILE) == ["明湖办事处"]
+
+
+def test_a_people_is_named_by_its_country():
+    from rag.answer.align import _matches_entity
+
+    assert _matches_entity("乌克兰人", "乌克兰总统签署法案，将圣诞节移至12月25日。", PROFILE)
+    assert not _matches_entity("乌克兰人", "俄罗斯总统表示。", PROFILE)

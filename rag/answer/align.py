@@ -126,6 +126,8 @@ def _year_state(analysis: Analysis, span: Span) -> tuple[str, int | None]:
 def _matches_entity(entity: str, text: str, profile: Profile) -> bool:
     if entity in text:
         return True
+    if len(entity) >= 3 and entity.endswith("人") and entity[:-1] in text:
+        return True  # 乌克兰人: a people is named by its country
     for word, archive_word in profile.aliases:
         if word in entity.lower() and archive_word in text:
             return True
@@ -408,9 +410,8 @@ def align(
         periods_only = year == MATCH and len(zh.PERIOD_YEAR_RE.findall(clause)) == len(zh.YEAR_RE.findall(clause))
         if analysis.years and clause_years and not set(clause_years) & set(analysis.years) and not periods_only:
             year, found_year = CONFLICT, clause_years[0]  # the figure belongs to another year
-        elif is_rate(lead.group(0).strip()) and not RATE_WORDS.search(analysis.question) and (analysis.unit or lead.group(0).strip().endswith("倍")):
-            # "是2019年发行额1.86倍" gives no 2019 amount; "PMI为49.0%" does answer "PMI为多少"
-            slot_fit = False
+        elif is_rate(lead.group(0).strip()) and not RATE_WORDS.search(analysis.question):
+            slot_fit = False  # "是2019年发行额1.86倍" gives no 2019 amount
     entity, rival, e_match, e_before, e_missing = _entity_state(analysis, span, profile)
     ordinal, rival_ordinal = _ordinal_state(analysis, span)
     indicator = _indicator_state(analysis, span, profile, token_set)

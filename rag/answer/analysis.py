@@ -178,6 +178,10 @@ def entities_in(text: str, profile: Profile) -> list[str]:
     i = 0
     while i < len(words):
         w, tag = words[i]
+        prev = words[i - 1] if i else ("", "")
+        if prev[1] == "r" and _QUESTION_WORD.search(prev[0]):
+            i += 1  # 哪个城市 asks for a place; it names none
+            continue
         if tag.startswith(_ENTITY_TAGS) or (_is_org(w, profile) and tag.startswith(_OFFICE_TAGS)):
             j, name = i, w
             # 综合 + 行政 + 执法局: the nouns right before an office word are part of its name

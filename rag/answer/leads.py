@@ -60,7 +60,8 @@ def content_words(analysis: Analysis) -> list[str]:
     return [t for t, _ in heaviest if len(t) >= 2][:6]
 
 
-RATE_WORDS = re.compile(r"比例|百分|增长|增速|倍|率|占比|比重|提高|下降")
+# what asks for a rate; an index (PMI, 价格指数) is printed as a percentage too
+RATE_WORDS = re.compile(r"比例|百分|增长|增速|倍|率|占比|比重|提高|下降|指数|PMI|CPI|PPI", re.IGNORECASE)
 # 排第几, 第几巡察组, 名次: the answer is a rank or an ordinal, not a count.
 RANK_QUESTION = re.compile(r"第几\s*([\u4e00-\u9fff]{0,3})|排名|名次|位次")
 
