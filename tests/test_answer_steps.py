@@ -517,3 +517,12 @@ def test_a_people_is_named_by_its_country():
 
     assert _matches_entity("乌克兰人", "乌克兰总统签署法案，将圣诞节移至12月25日。", PROFILE)
     assert not _matches_entity("乌克兰人", "俄罗斯总统表示。", PROFILE)
+
+
+def test_items_and_figures_listed_in_order_answer_respectively():
+    """电动载人汽车、锂电池、太阳能电池…163.8%、58.1%、10.4%: each item's figure is at its place."""
+    text = "“新三样”——电动载人汽车、锂电池、太阳能电池，均出自机械行业，出口金额同比增长163.8%、58.1%、10.4%。"
+    trade = report("three", "外贸", text)
+    answerer = answerer_over(trade)
+    for item, figure in (("锂电池", "58.1%"), ("太阳能电池", "10.4%"), ("电动载人汽车", "163.8%")):
+        assert number_lead(answerer.analyze(f"{item}出口金额同比增长了多少？"), text, PROFILE) == figure

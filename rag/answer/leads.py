@@ -122,7 +122,32 @@ def number_answer(analysis: Analysis, text: str, profile: Profile) -> re.Match[s
             v -= min(after) * 0.5 if after else 30 + min(abs(m.start() - a) for a in anchors) * 0.5
         return v
 
-    return max(found, key=value)
+    return respective_quantity(analysis, text, found) or max(found, key=value)
+
+
+_ITEM_RUN = re.compile(r"[^，。；：、,;:！？\n“”]{1,16}(?:、[^，。；：、,;:！？\n“”]{1,16})+")
+
+
+def respective_quantity(analysis: Analysis, text: str, found: Sequence[re.Match[str]]) -> re.Match[str] | None:
+    """"电动载人汽车、锂电池、太阳能电池…增长163.8%、58.1%、10.4%": items and figures listed in the
+    same order, the asked item's figure is the one at its place (None where no such pair of lists)."""
+    words = [w for w in (*analysis.entities, *content_words(analysis)) if len(w) >= 2]
+    for run in _ITEM_RUN.finditer(text):
+        items = run.group(0).split("、")
+        # the item holding the longest of the question's words (太阳能电池, not 电池 of 锂电池)
+        held = [max((len(w) for w in words if w in item), default=0) for item in items]
+        if max(held) == 0 or held.count(max(held)) > 1:
+            continue
+        place = held.index(max(held))
+        after = [m for m in found if m.start() >= run.end()]
+        series = after[:1]
+        for m in after[1:]:
+            if text[series[-1].end() : m.start()].strip() not in ("、", "和", "及"):
+                break
+            series.append(m)
+        if len(series) == len(items) >= 2:
+            return series[place]
+    return None
 
 
 def clause_weight(analysis: Analysis, clause: str) -> float:
