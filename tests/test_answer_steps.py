@@ -526,3 +526,9 @@ def test_items_and_figures_listed_in_order_answer_respectively():
     answerer = answerer_over(trade)
     for item, figure in (("锂电池", "58.1%"), ("太阳能电池", "10.4%"), ("电动载人汽车", "163.8%")):
         assert number_lead(answerer.analyze(f"{item}出口金额同比增长了多少？"), text, PROFILE) == figure
+
+
+def test_what_grew_is_the_indicator_not_the_comparison():
+    """X同比增长多少: 同比 names the comparison; X is what is measured."""
+    assert indicators_in("2020年经开区实际使用外资同比增长多少", PROFILE) == ["外资"]
+    assert indicators_in("2020年经开区地区生产总值同比增长多少", PROFILE) == ["地区生产总值"]

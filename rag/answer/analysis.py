@@ -46,8 +46,9 @@ _ENTITY_TAGS = ("nr", "ns", "nt", "nz")
 _OFFICE_TAGS = ("n", "j", "l")
 # Nouns of time that jieba tags n: 什么时候 + 首钢总公司 is no office called 时候首钢总公司.
 _TIME_NOUNS = frozenset({"时候", "时间", "时期", "期间", "当时", "目前"})
-# 预计 / 估计 (tagged vn) say how sure a figure is, not what it measures
-_FILLER = frozenset("是 有 了 的 一共 共 总共 达到 为 约 大约 经开区 郑州经开区 去年 今年 全区 总 共计 预计 预期 估计 计划".split())
+# 预计 / 估计 (tagged vn) say how sure a figure is, not what it measures;
+# 同比 / 环比 (tagged j) say what a growth is compared with, not what grew
+_FILLER = frozenset("是 有 了 的 一共 共 总共 达到 为 约 大约 经开区 郑州经开区 去年 今年 全区 总 共计 预计 预期 估计 计划 同比 环比".split())
 
 
 def classify(question: str) -> str:
