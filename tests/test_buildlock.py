@@ -62,29 +62,40 @@ def test_live_holder_is_named_and_wait_queues_behind_it(tmp_path):
 
 @pytest.mark.slow
 def test_second_rag_index_exits_2_naming_the_holder_then_waits(tmp_path):
-    """Two real processes: a holder of the lock, and `python -m rag.index` without and with --wait."""
+    """Two real processes: a holder of the lock, and `python -m rag.index` without and with --wait.
+
+    Both builds start together; the holder lets go (a line on its stdin) once the refused one has
+    exited and the waiting one is still queued, so nothing sleeps for a fixed time."""
     index = tmp_path / "index"
     index.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys,time; from rag.buildlock import BuildLock; l=BuildLock(sys.argv[1]); l.acquire(); print('held', flush=True); time.sleep(float(sys.argv[2])); l.release()", str(index), "6"],
+        [sys.executable, "-c", "import sys; from rag.buildlock import BuildLock; l=BuildLock(sys.argv[1]); l.acquire(); print('held', flush=True); sys.stdin.readline(); l.release()", str(index)],
         cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    waited = None
     try:
         assert holder.stdout.readline().strip() == "held"
         cmd = [sys.executable, "-m", "rag.index", "--quiet", "--dense-later", "--corpus", str(BUNDLED_CORPUS), "--index", str(index)]
+        waited = subprocess.Popen(cmd + ["--wait"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         refused = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
         assert refused.returncode == 2
         assert f"进程 {holder.pid}" in refused.stderr and "--wait" in refused.stderr
         assert not (index / "CURRENT").exists()
-        waited = subprocess.run(cmd + ["--wait"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-        assert waited.returncode == 0, waited.stderr
+        assert waited.poll() is None  # queued behind the holder, not refused
+        holder.stdin.write("release\n")
+        holder.stdin.close()
+        _, err = waited.communicate(timeout=300)
+        assert waited.returncode == 0, err
         assert holder.wait(timeout=30) == 0
         assert (index / "CURRENT").exists() and not (index / LOCK_NAME).exists()
     finally:
-        holder.kill()
-        holder.wait()
+        for proc in (holder, waited):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.mark.slow

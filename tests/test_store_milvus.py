@@ -1,4 +1,5 @@
-"""The store conformance suite on Milvus Lite (real milvus-lite server per test, our BM25 weights)."""
+"""The store conformance suite on Milvus Lite (a real milvus-lite server for the reading tests' shared
+index and one per test that changes its own, our BM25 weights)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ inherits every mixin and says how to reach its backend (`backend`, `extra_settin
 `release`, `crash_code`); the same assertions then run on every backend. The data are hand
 made (four articles, one-hot vectors, fixed tokens), so expected ranks and BM25 scores are
 exact: scores are compared with `rag.bm25.BM25Index`, itself checked against rank-bm25.
+
+A test that only reads takes `shared` (published once per class); one that changes the index or
+needs an empty one takes `published` or `settings` (its own index, in `tmp_path`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +77,14 @@ def add_docs(store: Store, docs: list[Doc]) -> None:
     )
 
 
+def publish_corpus(settings: Settings) -> Store:
+    """`corpus()` published as the first version of an empty index, opened as a reader."""
+    store = new_store(settings, dim=DIM)
+    add_docs(store, corpus())
+    store.publish({"files": {"2020/a.txt": "h-a", "2021/b.txt": "h-b", ODD_SOURCE: "h-odd"}})
+    return open_store(settings)
+
+
 def reference_bm25(docs: list[Doc]) -> tuple[BM25Index, list[Chunk]]:
     vocab: dict[str, int] = {}
     tf = term_matrix([t for d in docs for t in d.tokens], vocab)
@@ -93,16 +105,32 @@ class StoreTestBase:
     # code run in a child process before `publish`, making it die (os._exit(9)) half-way
     crash_code = "import numpy as np, os\nnp.save = lambda *a, **k: os._exit(9)\n"
 
+    def make_settings(self, root: Path) -> Settings:
+        return Settings(corpus_dir=root, index_dir=root / "index", store=self.backend, **self.extra_settings(root))
+
     @pytest.fixture
     def settings(self, tmp_path) -> Settings:
-        return Settings(corpus_dir=tmp_path, index_dir=tmp_path / "index", store=self.backend, **self.extra_settings(tmp_path))
+        return self.make_settings(tmp_path)
 
     @pytest.fixture
     def published(self, settings) -> Store:
-        store = new_store(settings, dim=DIM)
-        add_docs(store, corpus())
-        store.publish({"files": {"2020/a.txt": "h-a", "2021/b.txt": "h-b", ODD_SOURCE: "h-odd"}})
-        return open_store(settings)
+        """The corpus published in this test's own index: the test may change it."""
+        return publish_corpus(settings)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def shared_settings(cls, tmp_path_factory) -> Iterator[Settings]:
+        suite = cls()  # the backend hooks are instance methods
+        settings = suite.make_settings(tmp_path_factory.mktemp(f"{cls.backend}-shared"))
+        yield settings
+        suite.release(settings)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def shared(cls, shared_settings) -> Store:
+        """The corpus published once for the class, for the tests that only read it (a Milvus Lite
+        publish is about a second: pymilvus polls each new vector index every 0.5 s)."""
+        return publish_corpus(shared_settings)
 
 
 class RoundTripTest(StoreTestBase):
@@ -111,27 +139,27 @@ class RoundTripTest(StoreTestBase):
         with pytest.raises(IndexMissing, match="python -m rag.index"):
             open_store(settings)
 
-    def test_records_round_trip(self, published, settings):
+    def test_records_round_trip(self, shared, shared_settings):
         docs = corpus()
-        stats = published.stats()
+        stats = shared.stats()
         assert (stats.backend, stats.n_articles, stats.n_chunks) == (self.backend, 4, 5)
         assert stats.files == {"2020/a.txt": "h-a", "2021/b.txt": "h-b", ODD_SOURCE: "h-odd"}
-        assert published.version() == published_version(settings) != ""
+        assert shared.version() == published_version(shared_settings) != ""
         for d in docs:
-            assert published.article(d.article.id) == d.article
-        assert published.article("no-such-article") is None
-        assert sorted(a.id for a in published.articles()) == [d.article.id for d in docs]
-        assert published.sources() == sorted({"2020/a.txt", "2021/b.txt", ODD_SOURCE})
+            assert shared.article(d.article.id) == d.article
+        assert shared.article("no-such-article") is None
+        assert sorted(a.id for a in shared.articles()) == [d.article.id for d in docs]
+        assert shared.sources() == sorted({"2020/a.txt", "2021/b.txt", ODD_SOURCE})
 
-    def test_dense_top1_is_the_exact_chunk(self, published):
+    def test_dense_top1_is_the_exact_chunk(self, shared):
         for d in corpus():
             for chunk, vec in zip(d.chunks, d.vectors):
-                (top, score), *_ = published.search_dense(vec, 1)
+                (top, score), *_ = shared.search_dense(vec, 1)
                 assert top == chunk and score == pytest.approx(1.0, abs=1e-5)
 
-    def test_k_larger_than_the_index(self, published):
-        assert len(published.search_dense(np.ones(DIM, dtype=np.float32) / DIM**0.5, 50)) == 5
-        assert len(published.search_sparse(["经开区"], 50)) == 4
+    def test_k_larger_than_the_index(self, shared):
+        assert len(shared.search_dense(np.ones(DIM, dtype=np.float32) / DIM**0.5, 50)) == 5
+        assert len(shared.search_sparse(["经开区"], 50)) == 4
 
     def test_empty_store_searches_return_nothing(self, settings):
         store = new_store(settings, dim=DIM)
@@ -140,32 +168,32 @@ class RoundTripTest(StoreTestBase):
 
 
 class SparseSearchTest(StoreTestBase):
-    def test_scores_equal_reference_bm25(self, published):
+    def test_scores_equal_reference_bm25(self, shared):
         ref, chunks = reference_bm25(corpus())
         for query in (["专项债"], ["经开区", "无人机"], ["无人机", "无人机", "比赛"], ["营商环境", "经开区", "13.92"]):
             want = ref.scores(query)
-            got = {c.id: s for c, s in published.search_sparse(query, 10)}
+            got = {c.id: s for c, s in shared.search_sparse(query, 10)}
             expected = {chunks[i].id: want[i] for i in np.flatnonzero(want > 0)}
             assert got.keys() == expected.keys()
             for cid, score in expected.items():
                 assert got[cid] == pytest.approx(score, rel=1e-5)
 
-    def test_top1_and_order(self, published):
-        hits = published.search_sparse(["专项债", "13.92"], 3)
+    def test_top1_and_order(self, shared):
+        hits = shared.search_sparse(["专项债", "13.92"], 3)
         assert hits[0][0].id == "art0-c0"
         assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
 
-    def test_unknown_tokens_find_nothing(self, published):
-        assert published.search_sparse(["从未出现"], 5) == []
-        assert published.search_sparse([], 5) == []
+    def test_unknown_tokens_find_nothing(self, shared):
+        assert shared.search_sparse(["从未出现"], 5) == []
+        assert shared.search_sparse([], 5) == []
 
-    def test_idf_and_max_idf_match_reference(self, published):
+    def test_idf_and_max_idf_match_reference(self, shared):
         ref, _ = reference_bm25(corpus())
-        got = published.idf(["经开区", "无人机", "专项债", "从未出现"])
+        got = shared.idf(["经开区", "无人机", "专项债", "从未出现"])
         assert set(got) == {"经开区", "无人机", "专项债"}
         for tok, value in got.items():
             assert value == pytest.approx(float(ref.idf[ref.vocab[tok]]), rel=1e-9)
-        assert published.max_idf() == pytest.approx(float(ref.idf.max()), rel=1e-9)
+        assert shared.max_idf() == pytest.approx(float(ref.idf.max()), rel=1e-9)
 
 
 class FilterTest(StoreTestBase):
@@ -185,12 +213,12 @@ class FilterTest(StoreTestBase):
     ]
 
     @pytest.mark.parametrize("where,expected", CASES)
-    def test_dense_and_sparse_respect_the_filter(self, published, where, expected):
-        dense = published.search_dense(np.ones(DIM, dtype=np.float32) / DIM**0.5, 10, where)
+    def test_dense_and_sparse_respect_the_filter(self, shared, where, expected):
+        dense = shared.search_dense(np.ones(DIM, dtype=np.float32) / DIM**0.5, 10, where)
         assert {c.id for c, _ in dense} == expected
         query = ["经开区", "无人机", "专项债"]
-        unfiltered = {c.id for c, _ in published.search_sparse(query, 10)}
-        assert {c.id for c, _ in published.search_sparse(query, 10, where)} == expected & unfiltered
+        unfiltered = {c.id for c, _ in shared.search_sparse(query, 10)}
+        assert {c.id for c, _ in shared.search_sparse(query, 10, where)} == expected & unfiltered
 
     def test_filter_rejects_bad_dates(self):
         with pytest.raises(ValueError, match="yyyymmdd"):
