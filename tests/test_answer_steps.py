@@ -14,7 +14,7 @@ from rag.answer import AnswerParams, ExtractiveAnswerer, classify
 from rag.answer.leads import quantities
 from rag.answer.analysis import entities_in, indicators_in
 from rag.answer.compose import lead_is_quoted
-from rag.answer.leads import number_lead, quoted_lead
+from rag.answer.leads import modifier_lead, number_lead, quoted_lead
 from rag.chunk import chunk_article
 from rag.followup import standalone_question
 from rag.profile import load_profile
@@ -227,10 +227,28 @@ def test_number_lead_is_the_asked_quantity(answerer, question, text, lead):
         ("建设局要把“问题清单”变成什么清单", "把一个个“问题清单”变成“服务清单”，变成企业和群众的“满意清单”。", "服务清单"),
         ("推出的云课堂叫什么", "联合区纪检监察工委推出“指尖清风”云课堂。", "指尖清风"),
         ("开展了什么培训", "本着“除早、除小”的原则，积极开展杂草清除工作。", ""),
+        ("整改是为了给全区什么建设营造安全稳定的环境", "紧紧围绕全市“四个高地”建设目标，为全区“三区一高地”建设营造安全稳定的环境。", "三区一高地"),
     ],
 )
 def test_a_what_question_leads_with_the_quoted_term_that_names_it(answerer, question, text, lead):
     assert quoted_lead(answerer.analyze(question), text, PROFILE, AnswerParams()) == lead
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "lead"),
+    [
+        ("网格化基层治理要打造什么样的三级平台？", "进一步优化软件开发，做到数字赋能，打造实用、管用、好用的三级平台。", "实用、管用、好用"),
+        ("要打造什么样的营商环境", "全力打造市场化、法治化、国际化的营商环境。", "市场化、法治化、国际化"),
+        ("要打造什么样的三级平台", "为网格化治理“管得住、服务好”奠定坚实的数据基础。", ""),
+        ("要打造什么样的三级平台", "推进三级平台建设。", ""),
+    ],
+)
+def test_a_what_kind_question_leads_with_the_modifier_of_the_asked_noun(answerer, question, text, lead):
+    """什么样的X asks for what is printed before 的X; a quote elsewhere, after another word of the
+    question (治理“管得住、服务好”), is not that answer."""
+    analysis = answerer.analyze(question)
+    assert modifier_lead(analysis, text) == lead
+    assert quoted_lead(analysis, text, PROFILE, AnswerParams()) == ""
 
 
 def test_a_person_lead_is_a_titled_name_never_the_reporter(answerer):

@@ -32,17 +32,23 @@ def spans_for(
     from_yearless: bool = False,
 ) -> list[Span]:
     out: list[Span] = []
+    passage = analysis.slot == "description"  # a why/how/what-is-it answer runs over sentences: quote more
+    max_quote = params.passage_max if passage else params.max_quote
     for hit in hits[: params.max_articles]:
         art = article(hit.chunk.article_id)
         body = art.body
         sentences = _sentences(body)
         for s, e in sentences:
-            for cs, ce in clip(body, s, e, analysis.weights, params.max_quote, token_set):
+            for cs, ce in clip(body, s, e, analysis.weights, max_quote, token_set):
                 out.append(Span(art, hit, cs, ce, 1, from_yearless))
         if analysis.slot in PAIR_SLOTS:
             for (s1, e1), (s2, e2) in zip(sentences, sentences[1:]):
                 if "\n" not in body[e1:s2] and e2 - s1 <= params.pair_max:
                     out.append(Span(art, hit, s1, e2, 2, from_yearless))
+        if passage:
+            for (s1, e1), (s2, _), (s3, e3) in zip(sentences, sentences[1:], sentences[2:]):
+                if "\n" not in body[e1:s3] and e3 - s1 <= params.passage_max:
+                    out.append(Span(art, hit, s1, e3, 3, from_yearless))
     return out
 
 

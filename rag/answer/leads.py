@@ -338,14 +338,45 @@ def quoted_lead(analysis: Analysis, text: str, profile: Profile, params: AnswerP
     if m:
         words = [x for x, _ in pos_cut(m.group(1), profile)] if m.group(1) else []
         heads = {x for x in (words[:1] + words[-1:]) if len(x) >= 2}
-        verbs = [x for x in content_words(analysis) if x in q[: m.start()]]
+        # the question's own verb stands right before 什么 (执行的是什么原则), not anywhere before it
+        verbs = [x for x in content_words(analysis) if 0 <= m.start() - (q.rfind(x, 0, m.start()) + len(x)) <= _VERB_GAP]
+        anchor = q[max(0, m.start() - 2) : m.start()]  # 给全区什么建设: the quote stands after 全区
+        fitting = []
         for start, end, term in quotes:
             after, before = text[end : end + w], text[max(0, start - w) : start]
             named = any(re.match(rf"的?[\u4e00-\u9fff]{{0,2}}的?{re.escape(h)}", after) or re.search(rf"{re.escape(h)}[的为是：:]?$", before) for h in heads)
             if named or any(re.search(rf"{re.escape(v)}[了的为是：:]?$", before) for v in verbs):
-                return term
+                fitting.append((len(anchor) == 2 and before.endswith(anchor), term))
+        if fitting:
+            return max(fitting, key=lambda f: f[0])[1]
     if _CALLED.search(q) and len(quotes) == 1:
         return quotes[0][2]
+    return ""
+
+
+_VERB_GAP = 2  # characters between the question's verb and 什么 (的是)
+_WHAT_KIND = re.compile(r"什么样的\s*([\u4e00-\u9fff]{2,6})")
+_MODIFIER = re.compile(r"[^，。；：,;:！？\n“”「」（）()]{2,16}$")
+
+
+def modifier_lead(analysis: Analysis, text: str) -> str:
+    """What a "什么样的X" question asks is the modifier printed before 的X: "打造实用、管用、好用的三级平台"
+    → 实用、管用、好用 (after the question's verb where the clause repeats it). "" when X is not
+    printed with a modifier."""
+    q = analysis.question
+    m = _WHAT_KIND.search(q)
+    if not m:
+        return ""
+    verb = q[max(0, m.start() - 2) : m.start()]
+    for found in re.finditer("的" + re.escape(m.group(1)), text):
+        mod = _MODIFIER.search(text, 0, found.start())
+        if not mod:
+            continue
+        value = mod.group(0)
+        if len(verb) == 2 and verb in value:
+            value = value[value.rindex(verb) + 2 :]
+        if 2 <= len(value) and value not in q:
+            return value
     return ""
 
 
@@ -367,5 +398,5 @@ def span_lead(analysis: Analysis, texts: Sequence[str], profile: Profile, params
     if slot == "list":
         return list_lead(analysis, texts, params, profile)
     if slot in ("description", "place"):
-        return quoted_lead(analysis, text, profile, params)
+        return quoted_lead(analysis, text, profile, params) or modifier_lead(analysis, text)
     return ""

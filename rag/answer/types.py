@@ -28,6 +28,7 @@ class AnswerParams:
     max_articles: int = 5  # retrieved articles whose sentences are candidates
     max_quote: int = 160  # a longer sentence is clipped to its best window of clauses
     pair_max: int = 220  # two adjacent sentences are one candidate up to this length
+    passage_max: int = 300  # a description question's quote: three adjacent sentences of one paragraph, or one long sentence unclipped, up to this length
     list_item_max: int = 10  # a list item longer than this is prose, not an item
     quote_head_window: int = 8  # “除早、除小”的原则: how far from a quoted term the asked noun may be
     max_citations: int = 3  # quotes shown in one answer
