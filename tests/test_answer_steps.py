@@ -269,6 +269,28 @@ def test_a_list_lead_is_the_run_of_items_the_question_asks_about(answerer):
     assert list_lead(answerer.analyze("要做好哪些工作"), [prose], AnswerParams(), PROFILE) == ""
 
 
+@pytest.mark.parametrize(
+    ("question", "text", "lead"),
+    [
+        (
+            "宣传部围绕廉洁文化搞了哪些主题文化活动？",
+            "开展“清风盈门·文明齐家”主题文明家庭评选、“悦读·阅廉”主题阅读、“清风廉影”主题电影展播等系列文化活动，持续丰富廉洁文化产品。",
+            "清风盈门·文明齐家、悦读·阅廉、清风廉影",
+        ),
+        ("财政局后续准备申报哪几类专项债？", "后续项目将按照三部委要求,申报棚改类专项债和其他有收益专项债,争取更多项目入库。", "棚改类专项债、其他有收益专项债"),
+        ("财政局后续准备申报哪几类专项债？", "与经发、房管、国土、规划及申报主体等责任部门积极沟通对接。", "与经发、房管、国土、规划及申报主体"),
+    ],
+)
+def test_a_list_of_quoted_names_or_of_two_joined_items_is_a_list_lead(answerer, question, text, lead):
+    """Items printed as quotes (“A”主题…、“B”主题…) are the quoted names; two items joined by 和 that
+    both name the asked noun are two items; a run that names neither stays as before."""
+    from rag.answer.leads import items_name_head, list_lead
+
+    analysis = answerer.analyze(question)
+    assert list_lead(analysis, [text], AnswerParams(), PROFILE) == lead
+    assert items_name_head(analysis, lead, text, PROFILE) == ("经发" not in lead)
+
+
 def test_list_items_end_at_the_asked_noun_and_start_after_the_questions_words(answerer):
     from rag.answer.leads import list_lead
 

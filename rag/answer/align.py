@@ -19,7 +19,7 @@ from ..profile import Profile
 from ..segment import is_org_label
 from ..tokenize import pos_cut
 from .analysis import entities_in
-from .leads import CLOCK_QUESTION, RANK_QUESTION, RATE_WORDS, clause_of, clause_weight, is_rate, number_answer, quantities, rank_answers, span_lead
+from .leads import CLOCK_QUESTION, RANK_QUESTION, RATE_WORDS, clause_of, clause_weight, is_rate, items_name_head, number_answer, quantities, rank_answers, span_lead
 from .types import CONFLICT, MATCH, MISSING, Alignment, Analysis, AnswerParams, Span
 
 FEATURES = (
@@ -53,6 +53,7 @@ FEATURES = (
     "answer_clause",
     "indicator_clause",
     "lead_found",
+    "list_head",
     "slot_number",
     "slot_date",
     "slot_person",
@@ -399,6 +400,7 @@ def align(
     answer_clause = indicator_clause = 0.0
     # a number question's answer is searched once: it is both the lead and the clause checked here
     lead = number_answer(analysis, span.text, profile) if analysis.slot == "number" else None
+    text_lead = "" if analysis.slot == "number" else span_lead(analysis, [span.text], profile, params)
     if slot_fit and lead is not None:
         clause = clause_of(span.text, lead.start(), lead.end())
         answer_clause = clause_weight(analysis, clause)
@@ -446,7 +448,8 @@ def align(
         "pair": float(span.sentences > 1),
         "answer_clause": answer_clause,
         "indicator_clause": indicator_clause,
-        "lead_found": float(lead is not None if analysis.slot == "number" else bool(span_lead(analysis, [span.text], profile, params))),
+        "lead_found": float(lead is not None if analysis.slot == "number" else bool(text_lead)),
+        "list_head": float(analysis.slot == "list" and items_name_head(analysis, text_lead, span.text, profile)),
         "slot_number": float(analysis.slot == "number"),
         "slot_date": float(analysis.slot == "date"),
         "slot_person": float(analysis.slot in ("person", "role", "organization", "place")),

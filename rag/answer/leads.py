@@ -292,10 +292,55 @@ def _trim_item(analysis: Analysis, item: str, head: str, first: bool) -> str:
     return item
 
 
+# “清风盈门·文明齐家”主题文明家庭评选、“悦读·阅廉”主题阅读: a list of named activities, each item a quote
+_QUOTED_RUN = re.compile(r"“[^“”\n]{2,20}”[^“”，。；：、,;:！？\n]{0,10}(?:、“[^“”\n]{2,20}”[^“”，。；：、,;:！？\n]{0,10})+")
+_QUOTE_TERM = re.compile(r"“([^“”\n]{2,20})”")
+_AND = re.compile(r"和|及|与|以及")
+
+
+def _quoted_items(analysis: Analysis, text: str) -> list[str]:
+    runs = [(clause_weight(analysis, text[max(0, m.start() - 12) : m.end() + 12]), m) for m in _QUOTED_RUN.finditer(text)]
+    runs = [(w, m) for w, m in runs if w > 0]
+    if not runs:
+        return []
+    run = max(runs, key=lambda wm: wm[0])[1]
+    return [t for t in _QUOTE_TERM.findall(run.group(0)) if t not in analysis.question]
+
+
+def _joined_items(analysis: Analysis, text: str, head: str) -> list[str]:
+    """申报棚改类专项债和其他有收益专项债 for 哪几类专项债: two items joined by 和, each naming the asked noun."""
+    if len(head) < 2:
+        return []
+    for clause in re.split(r"[，。；：,;:！？\n]", text):
+        parts = _AND.split(clause, maxsplit=1)
+        if len(parts) == 2 and all(head in p for p in parts):
+            first, second = _trim_item(analysis, parts[0], head, True), _trim_item(analysis, parts[1], head, False)
+            if first != head and second != head:
+                return [first, second]
+    return []
+
+
+def items_name_head(analysis: Analysis, lead: str, text: str, profile: Profile, window: int = 6) -> bool:
+    """Every item of a list lead names the asked noun, in it or just after it (棚改类**专项债**,
+    “悦读·阅廉”**主题**阅读 for 哪些主题文化活动): the run is the list asked for, not another one."""
+    head = list_head(analysis, profile)
+    if len(head) < 2 or not lead:
+        return False
+    for item in lead.split("、"):
+        at = text.find(item)
+        if at < 0 or head not in text[at : at + len(item) + window]:
+            return False
+    return True
+
+
 def list_lead(analysis: Analysis, texts: Sequence[str], params: AnswerParams, profile: Profile) -> str:
     items: list[str] = []
     head = list_head(analysis, profile)
     for text in texts:
+        quoted = _quoted_items(analysis, text) or _joined_items(analysis, text, head)
+        if len(quoted) >= 2:
+            items.extend(q for q in quoted if q not in items)
+            continue
         # the run of items in the clause that says most of what is asked (not another list)
         runs = [(clause_weight(analysis, text[max(0, m.start() - 12) : m.end() + 6]), m) for m in _LIST_RUN.finditer(text)]
         runs = [(w, m) for w, m in runs if w > 0]
