@@ -208,6 +208,8 @@ def test_follow_up_rules():
         ("实际使用外资是多少", "实际使用外资和外商投资企业再投资62687万美元，同比增长6.7%。", "62687万美元"),
         ("督导组一共跑了多少个点位", "督导组先后到农贸市场、社区等近30个点位进行实地查看。", "30个"),
         ("中型企业的PMI为多少", "大型企业PMI为50.3%，中型企业PMI为49.0%，小型企业PMI为47.4%。", "49.0%"),
+        ("在芝加哥市的枪击事件中，有多少人死亡？", "芝加哥市发生多起致命枪击案，目前已造成至少29人中枪、6人死亡。", "6人"),
+        ("死亡人数可能上升至多少人？", "毛伊岛大火死亡人数已上升至99人。", "99人"),
         ("报道数量在全市排第几", "报道数量位居全市16个开发区、区县（市）第一名。", "第一名"),
         ("考核郑州经开区排第几", "郑州经开区排名由第26位跃升至22位。", "22位"),
         ("巡察开放办的是第几巡察组", "经开区党工委第三巡察组巡察开放办工作动员会召开。", "第三巡察组"),
@@ -480,6 +482,13 @@ def test_the_outcome_of_an_action_is_what_a_number_question_counts():
     """…经开区发行成功了多少: 发行成功 is the indicator; a noun head still wins where there is one."""
     assert indicators_in("5月25日那批省专项债里，经开区发行成功了多少？", PROFILE) == ["发行成功"]
     assert indicators_in("政府采购报价审核的审减率是多少", PROFILE) == ["审减率"]
+
+
+def test_an_amount_added_is_measured_by_the_change_and_what_changed():
+    """贷款新增了多少 asks for the loans added (新增3.8万亿元), which a balance (余额27.4万亿元) is not."""
+    assert indicators_in("2023年上半年中国银行业对普惠型小微企业贷款新增了多少？", PROFILE) == ["贷款", "新增"]
+    assert indicators_in("经开区新增了多少家市级文明单位", PROFILE) == ["文明单位"]
+    assert indicators_in("实际使用外资同比增长多少", PROFILE) == ["外资"]
 
 
 def test_an_area_in_square_kilometres_answers_how_large():

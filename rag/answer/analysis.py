@@ -230,6 +230,10 @@ def _counted_action(tagged: Sequence[tuple[str, str]]) -> bool:
 _SHARE = re.compile(r"([\u4e00-\u9fff]{2,16}?)占[\u4e00-\u9fff]{0,12}?(?:的)?(?:比重|比例|份额)")
 
 
+# what a figure of a 新增了多少 question counts is the change itself (not a rate: 增长 asks for one)
+_AMOUNT_CHANGE = re.compile(r"(?:新增|净增|多增|少增|增加|减少)$")
+
+
 def _without_measure(word: str) -> str:
     """人口数量 -> 人口: a generic measure (数量, 规模) after a word adds nothing to what is measured."""
     return next((word[: -len(m)] for m, unit in MEASURE_WORDS.items() if not unit and word.endswith(m) and len(word) > len(m)), word)
@@ -267,6 +271,11 @@ def indicators_in(question: str, profile: Profile) -> list[str]:
     if not found:
         before = re.split(r"[，,。？?！!]", question[: m.start()])[-1]
         before = re.sub(r"(?:是|有|为|达到|共|一共|总共|共计|累计|了)+$", "", before)
+        change = _AMOUNT_CHANGE.search(before)
+        if change and not any(e.endswith(change.group(0)) for e in entities):
+            # 贷款新增了多少: the amount added to the loans, not their balance (余额)
+            noun = head(before[: change.start()])
+            return [noun, change.group(0)] if noun else [change.group(0)]
         tail = before.rsplit("的", 1)[-1]
         tail = re.sub(r"^(?:郑州经开区|经开区|全区|我区)?(?:(?:19|20)\d\d\s*年)?", "", tail)
         for measure in MEASURE_WORDS:

@@ -95,6 +95,8 @@ def number_answer(analysis: Analysis, text: str, profile: Profile) -> re.Match[s
         return None
     group = next((g for g in profile.unit_groups if analysis.unit in g), (analysis.unit,)) if analysis.unit else ()
     wants_rate = bool(RATE_WORDS.search(analysis.question))
+    # 有多少人死亡: the word after the counted unit follows the answer too ("29人中枪、6人死亡" → 6人)
+    counted = re.search(rf"(?:多少|几)\s*{re.escape(analysis.unit)}([\u4e00-\u9fff]{{2}})", analysis.question) if analysis.unit else None
 
     def value(m: re.Match[str]) -> float:
         q = m.group(0).strip()
@@ -110,6 +112,8 @@ def number_answer(analysis: Analysis, text: str, profile: Profile) -> re.Match[s
             v += 30 if q.endswith(tuple(group)) else -10
         if is_rate(q):
             v += 25 if wants_rate else -25
+        if counted and text.startswith(counted.group(1), m.end()):
+            v += 35
         opened = max(text.rfind("（", 0, m.start()), text.rfind("(", 0, m.start()))
         if opened >= 0 and max(text.rfind("）", opened, m.start()), text.rfind(")", opened, m.start())) < 0:
             v -= 20  # inside brackets: a label, not the figure
