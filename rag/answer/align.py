@@ -19,7 +19,7 @@ from ..profile import Profile
 from ..segment import is_org_label
 from ..tokenize import pos_cut
 from .analysis import entities_in
-from .leads import CLOCK_QUESTION, RANK_QUESTION, RATE_WORDS, clause_of, clause_weight, is_rate, items_name_head, number_answer, quantities, rank_answers, span_lead
+from .leads import CLOCK_QUESTION, CONJUNCTION, RANK_QUESTION, RATE_WORDS, clause_of, clause_weight, is_rate, items_name_head, number_answer, quantities, rank_answers, span_lead
 from .types import CONFLICT, MATCH, MISSING, Alignment, Analysis, AnswerParams, Span
 
 FEATURES = (
@@ -306,7 +306,7 @@ def slot_fits(analysis: Analysis, text: str, profile: Profile) -> bool:
 
 
 _PAIR_QUESTION = re.compile(r"哪两|哪几|哪些")
-_JOINED_PAIR = re.compile(r"[\u4e00-\u9fff]{2,}(?:和|及|与|以及)[\u4e00-\u9fff]{2,}")
+_JOINED_PAIR = re.compile(rf"[\u4e00-\u9fff]{{2,}}(?:{CONJUNCTION})[\u4e00-\u9fff]{{2,}}")
 
 _QUESTION_CHARS = re.compile(r"[什么哪谁几多少吗呢是的了有怎样如何为何请问]")
 

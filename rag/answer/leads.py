@@ -298,8 +298,8 @@ def _trim_item(analysis: Analysis, item: str, head: str, first: bool) -> str:
 
 # “清风盈门·文明齐家”主题文明家庭评选、“悦读·阅廉”主题阅读: a list of named activities, each item a quote
 _QUOTED_RUN = re.compile(r"“[^“”\n]{2,20}”[^“”，。；：、,;:！？\n]{0,10}(?:、“[^“”\n]{2,20}”[^“”，。；：、,;:！？\n]{0,10})+")
-_QUOTE_TERM = re.compile(r"“([^“”\n]{2,20})”")
-_AND = re.compile(r"和|及|与|以及")
+CONJUNCTION = "和|及|与|以及"  # what joins two items of a list (棚改类专项债和其他有收益专项债)
+_AND = re.compile(CONJUNCTION)
 
 
 def _quoted_items(analysis: Analysis, text: str) -> list[str]:
@@ -308,7 +308,8 @@ def _quoted_items(analysis: Analysis, text: str) -> list[str]:
     if not runs:
         return []
     run = max(runs, key=lambda wm: wm[0])[1]
-    return [t for t in _QUOTE_TERM.findall(run.group(0)) if t not in analysis.question]
+    terms = (x.group(1) or x.group(2) for x in _QUOTED.finditer(run.group(0)))
+    return [t for t in terms if t not in analysis.question]
 
 
 def _joined_items(analysis: Analysis, text: str, head: str) -> list[str]:
@@ -389,13 +390,13 @@ def quoted_lead(analysis: Analysis, text: str, profile: Profile, params: AnswerP
         heads = {x for x in (words[:1] + words[-1:]) if len(x) >= 2}
         # the question's own verb stands right before 什么 (执行的是什么原则), not anywhere before it
         verbs = [x for x in content_words(analysis) if 0 <= m.start() - (q.rfind(x, 0, m.start()) + len(x)) <= _VERB_GAP]
-        anchor = q[max(0, m.start() - 2) : m.start()]  # 给全区什么建设: the quote stands after 全区
+        anchor = _word_before(q, m.start())  # 给全区什么建设: the quote stands after 全区
         fitting = []
         for start, end, term in quotes:
             after, before = text[end : end + w], text[max(0, start - w) : start]
             named = any(re.match(rf"的?[\u4e00-\u9fff]{{0,2}}的?{re.escape(h)}", after) or re.search(rf"{re.escape(h)}[的为是：:]?$", before) for h in heads)
             if named or any(re.search(rf"{re.escape(v)}[了的为是：:]?$", before) for v in verbs):
-                fitting.append((len(anchor) == 2 and before.endswith(anchor), term))
+                fitting.append((bool(anchor) and before.endswith(anchor), term))
         if fitting:
             return max(fitting, key=lambda f: f[0])[1]
     if _CALLED.search(q) and len(quotes) == 1:
@@ -404,6 +405,11 @@ def quoted_lead(analysis: Analysis, text: str, profile: Profile, params: AnswerP
 
 
 _VERB_GAP = 2  # characters between the question's verb and 什么 (的是)
+
+
+def _word_before(question: str, at: int) -> str:
+    """The two characters before the question word at `at` (打造 in 打造什么样的, 全区 in 给全区什么), "" at the start."""
+    return question[at - 2 : at] if at >= 2 else ""
 _WHAT_KIND = re.compile(r"什么样的\s*([\u4e00-\u9fff]{2,6})")
 _MODIFIER = re.compile(r"[^，。；：,;:！？\n“”「」（）()]{2,16}$")
 
@@ -416,13 +422,13 @@ def modifier_lead(analysis: Analysis, text: str) -> str:
     m = _WHAT_KIND.search(q)
     if not m:
         return ""
-    verb = q[max(0, m.start() - 2) : m.start()]
+    verb = _word_before(q, m.start())
     for found in re.finditer("的" + re.escape(m.group(1)), text):
         mod = _MODIFIER.search(text, 0, found.start())
         if not mod:
             continue
         value = mod.group(0)
-        if len(verb) == 2 and verb in value:
+        if verb and verb in value:
             value = value[value.rindex(verb) + 2 :]
         if 2 <= len(value) and value not in q:
             return value
