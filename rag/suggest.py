@@ -4,7 +4,9 @@ A suggestion is only worth showing if the system can answer it, so each candidat
 through the same answerer (`ask`) and kept only when the answer is not an abstention and cites
 the article the fact came from with the fact's number in it. Candidates are the article's other
 clauses that state a number with a measure word ("共征集意见建议673条"): the number is replaced
-by 多少 and the article's title is put in front when the clause alone names no subject.
+by 多少 and the article's title is put in front when the clause alone names no subject. A
+clause whose number is one item of a list (执法局、6家公司组建8支队伍) or that states a second
+number gives no clean question and is skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ _NUMBER = re.compile(
 _CLAUSE = re.compile(r"[^，。；！？,;!?\n]+")
 _LEADING = re.compile(r"^(?:\s|本报讯|\d{1,2}月\d{1,2}日|其中|同时|此外|另外|并|且|累计|已|截至目前|目前|全年|今年|是|为|达|约|和|及)+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_LIST_JOIN = ("、", "和", "及", "与", "或")
 
 
 def candidates(article: Article, exclude: tuple[int, int] = (0, 0), limit: int = 6) -> list[tuple[str, str]]:
@@ -38,6 +41,8 @@ def candidates(article: Article, exclude: tuple[int, int] = (0, 0), limit: int =
         subject = _LEADING.sub("", clause[: n.start()].strip())
         rest = clause[n.end() :].strip()
         if len(_CJK.findall(subject)) < 4 or len(clause) > 40:
+            continue
+        if subject.endswith(_LIST_JOIN) or re.search(r"\d", rest):
             continue
         unit = n.group(2)
         question = f"{subject}多少{unit}{rest}"

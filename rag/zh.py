@@ -113,6 +113,12 @@ def strip_years(text: str) -> str:
     return YEAR_RE.sub("", text)
 
 
+def replace_years(text: str, mapping: dict[int, int]) -> str:
+    """The text with its 2020年 mentions of the years in `mapping` written as the mapped years
+    (the question re-asked for the year a nearby fact speaks of)."""
+    return YEAR_RE.sub(lambda m: f"{mapping[int(m.group(1))]}年" if int(m.group(1)) in mapping else m.group(0), text)
+
+
 YEAR_NUMBER_RE = re.compile(r"^(?:19|20)\d\d$")
 
 

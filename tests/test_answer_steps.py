@@ -6,12 +6,15 @@ hand, so each test fixes exactly what the answerer is shown.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from rag.answer import AnswerParams, ExtractiveAnswerer, classify
 from rag.answer.leads import quantities
+from rag.answer.align import _indicators_met
 from rag.answer.analysis import entities_in, indicators_in
 from rag.answer.compose import lead_is_quoted
 from rag.answer.leads import modifier_lead, number_lead, quoted_lead
@@ -539,6 +542,13 @@ def test_what_takes_a_share_is_the_indicator():
     assert indicators_in("2020年经开区税收收入占郑州市比重是多少", PROFILE) == ["税收收入"]
 
 
+def test_the_place_an_event_happens_at_is_not_the_indicator():
+    """在地球上生存了多少年: 地球 is where, not what is measured; 在…中 marks a place or a scope."""
+    assert indicators_in("扁掌龙亚科在地球上生存了多少年？", PROFILE) == []
+    assert "全国" not in indicators_in("经开区在全国经开区中的排名是多少", PROFILE)
+    assert indicators_in("在本次活动中共发放了多少份宣传资料", PROFILE) == ["资料"]
+
+
 def test_a_year_of_history_is_a_date():
     from rag import zh
 
@@ -581,3 +591,67 @@ def test_what_grew_is_the_indicator_not_the_comparison():
     """X同比增长多少: 同比 names the comparison; X is what is measured."""
     assert indicators_in("2020年经开区实际使用外资同比增长多少", PROFILE) == ["外资"]
     assert indicators_in("2020年经开区地区生产总值同比增长多少", PROFILE) == ["地区生产总值"]
+
+
+FIRMS = report(
+    "firms",
+    "郑州经开区位列22位",
+    "截至2020年末，经开区拥有高新技术企业195家，省级及以上研发机构91家。",
+)
+
+
+def test_a_fact_of_another_year_about_another_indicator_is_no_nearby_fact():
+    """财政收入 asked for 2025: the 2020 count of firms misses the year and the indicator, so it is
+    no "2020 figure" of the revenue; the same sentence is the nearby fact for the firms' count."""
+    answerer = answerer_over(FIRMS, *ARTICLES)  # other articles, so that idf weighs the words
+    hits = hits_for(answerer.store, "firms")
+    revenue = answerer.answer("经开区2025年财政收入是多少", hits, yearless_hits=hits)
+    assert revenue.abstained and (revenue.nearby or {}).get("reason") != "year"
+    firms = answerer.answer("经开区2025年高新技术企业有多少家", hits, yearless_hits=hits)
+    assert firms.abstained and firms.nearby == {"reason": "year", "asked": "2025年", "found": "2020年"}
+    assert "195家" in firms.answer
+
+
+CULTURE = report(
+    "culture",
+    "弘扬廉洁文化 涵养清风正气",
+    "2022年上半年，全区规模以上文化企业主营业务收入完成40亿元，同比增长8.2%。",
+)
+
+
+def test_an_unseen_two_character_indicator_is_met_by_the_term_it_abbreviates():
+    """营收, never written in the archive, is met by 主营业务收入; 人口, which is written there, is
+    not read into the characters of 人员出口."""
+    answerer = answerer_over(CULTURE, *ARTICLES)
+    a = _alignment_of(answerer, "2022年上半年全区规模以上文化企业营收同比增长了多少", "culture", "8.2%")
+    assert a.indicator == "match"
+    nearby = answerer.answer("2021年上半年全区规模以上文化企业营收同比增长了多少", hits_for(answerer.store, "culture"))
+    assert nearby.abstained and nearby.nearby and nearby.nearby["reason"] == "year"
+    people = answerer_over(report("people-out", "人口", "全区人口68万人。"), CULTURE, *ARTICLES)
+    q = replace(people.analyze("经开区人口多少"), indicators=("人口",))
+    assert "人口" not in q.unseen
+    assert not _indicators_met(q, "全区人员出口3万人次。", PROFILE, people.tokens)
+
+
+BOND_ISSUES = report(
+    "bond-issues",
+    "积极申报专项债券 助力经开快速发展",
+    "本报讯为支持全省经济和社会发展，省财政厅于5月25日发行2020河南省政府专项债券409亿元。\n"
+    "按照上级部门的部署安排，区财政局共申报2020年专项债券项目58个，申请金额127.58亿元。\n"
+    "截至目前，全区2020年已累计发行5个项目13.92亿元，是2019年专项债券全年发行额1.86倍。",
+)
+
+
+@pytest.mark.parametrize(
+    "question, figure",
+    [("区财政局一共申报了多少个2021年专项债券项目", "58个"), ("经开区2021年专项债发行多少", "13.92亿元")],
+)
+def test_the_nearby_year_fact_is_the_one_that_answers_the_question_asked_for_that_year(question, figure):
+    """Asked for 2021 against a 2020 page, the nearby fact is what the question asked for 2020
+    would quote: the 58 projects declared, not the 127.58亿元 of the same sentence's other clause."""
+    answerer = answerer_over(BOND_ISSUES, *ARTICLES)
+    hits = hits_for(answerer.store, "bond-issues")
+    a = answerer.answer(question, hits, yearless_hits=hits)
+    assert a.abstained and a.nearby == {"reason": "year", "asked": "2021年", "found": "2020年"}
+    assert figure in a.citations[0].quote
+    assert answerer.answer(question.replace("2021", "2020"), hits).lead == figure

@@ -160,6 +160,20 @@ def test_follow_up_candidates_come_from_other_number_clauses():
     assert not any("13.92" in q or "1.86" in q for q in questions)  # the quoted sentence is not re-asked
 
 
+def test_follow_up_candidates_skip_list_items_and_clauses_with_two_numbers():
+    article = Article(
+        id="a2",
+        title="经开区全力除雪保畅通",
+        body=(
+            "经开区组织综合行政执法局、6家环卫市场化营运公司组建8支3970人的应急抢险队伍,"
+            "出动扫雪车辆53台次,全力保障群众出行安全。"
+        ),
+        source="004.txt",
+    )
+    questions = [q for q, _ in candidates(article)]
+    assert not any("执法局、多少" in q or "8支" in q for q in questions)
+
+
 def test_suggestions_only_when_the_answerer_answers_them():
     replies = {
         "经开区财政局共申报2020年专项债券项目多少个？": answer(answer="共申报2020年专项债券项目58个[1]"),

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 
+from .. import zh
 from ..profile import Profile, load_profile
 from ..records import Answer, Hit
 from ..store import Store
@@ -31,7 +33,7 @@ from .analysis import analyze, classify
 from .candidates import spans_for
 from .compose import compose
 from .decide import decide, load_model, score
-from .types import AnswerParams, Analysis, Decision
+from .types import CONFLICT, Alignment, AnswerParams, Analysis, Decision, Span
 
 __all__ = ["AnswerParams", "Analysis", "Decision", "ExtractiveAnswerer", "classify"]
 
@@ -70,10 +72,30 @@ class ExtractiveAnswerer:
         for s in spans:
             pages.setdefault(s.article.source, {})[s.article.id] = s.article.title + "\n" + s.article.body
         page_text = {src: "\n".join(texts.values()) for src, texts in pages.items()}
-        aligned = [
-            align(analysis, s, self.profile, self.tokens, top_yearless if s.from_yearless else top, page_text[s.article.source], self.params)
-            for s in spans
-        ]
+        def aligned_to(question: Analysis, s: Span, best: float) -> Alignment:
+            return align(question, s, self.profile, self.tokens, best, page_text[s.article.source], self.params)
+
+        aligned = [aligned_to(analysis, s, top_yearless if s.from_yearless else top) for s in spans]
+        # A span about another year is ranked as the nearby fact by how it answers the question
+        # asked for its year ("2021年专项债发行多少" against a 2020 page reads as "2020年…"), and
+        # its article by the search without the asked year, which is not pulled to pages that
+        # merely mention that year.
+        yearless_hit = {h.chunk.article_id: h for h in yearless_hits}
+        reasked: dict[tuple[tuple[int, int], ...], Analysis] = {}
+        for i, a in enumerate(aligned):
+            if a.year != CONFLICT or a.found_year is None:
+                continue
+            spoken = set(zh.years_in(a.span.text))
+            mapping = {y: a.found_year for y in analysis.years if y not in spoken}
+            if not mapping:
+                continue
+            key = tuple(sorted(mapping.items()))
+            if key not in reasked:
+                reasked[key] = self.analyze(zh.replace_years(analysis.question, mapping))
+            hit = yearless_hit.get(a.span.article.id)
+            span = a.span if hit is None else replace(a.span, hit=hit)
+            best = top_yearless if hit is not None or a.span.from_yearless else top
+            aligned[i] = replace(a, year_features=aligned_to(reasked[key], span, best).features)
         return score(aligned, self.model)
 
     def answer(self, question: str, hits: Sequence[Hit], yearless_hits: Sequence[Hit] = ()) -> Answer:

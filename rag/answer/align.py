@@ -254,7 +254,7 @@ def _indicators_met(
     analysis: Analysis, text: str, profile: Profile, token_set: Callable[[str], frozenset[str]]
 ) -> bool:
     """Every indicator of the question is named in `text`: exactly, by a profile alias, as 藏书 for
-    藏书量, or by all its words of two or more characters."""
+    藏书量, or by all its words of two or more characters (an unseen one also as an abbreviation)."""
     toks = token_set(text)
     for ind in analysis.indicators:
         if ind in text or any(word in ind.lower() and archive in text for word, archive in profile.aliases):
@@ -262,9 +262,16 @@ def _indicators_met(
         if len(ind) >= 3 and ind[-1] in "量数额" and ind[:-1] in text:  # 藏书量 ~ 藏书81.6万册
             continue
         parts = [t for t in token_set(ind) if len(t) >= 2] or [ind]
-        if not all(p in toks or p in text for p in parts):
+        if not all(p in toks or p in text or (p in analysis.unseen and _abbreviates(p, text)) for p in parts):
             return False
     return True
+
+
+def _abbreviates(word: str, text: str) -> bool:
+    """A two-character word the archive never writes abbreviates a longer term of `text` (营收 for
+    主营业务收入, 营业收入): its characters in order, at most two characters apart. Only for unseen
+    words: 人口, which the archive writes, is never read into 人员出口."""
+    return len(word) == 2 and re.search(f"{re.escape(word[0])}[\u4e00-\u9fff]{{1,2}}{re.escape(word[1])}", text) is not None
 
 
 def _indicator_state(

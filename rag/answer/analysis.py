@@ -234,6 +234,10 @@ _SHARE = re.compile(r"([\u4e00-\u9fff]{2,16}?)占[\u4e00-\u9fff]{0,12}?(?:的)?(
 _AMOUNT_CHANGE = re.compile(r"(?:新增|净增|多增|少增|增加|减少)$")
 
 
+# 在地球上生存了多少年: a place the event happens at (在…上/中/里/内) is not what is measured
+_LOCATIVE = re.compile(r"在[\u4e00-\u9fff]{1,10}?[上中里内](?=[\u4e00-\u9fff])")
+
+
 def _without_measure(word: str) -> str:
     """人口数量 -> 人口: a generic measure (数量, 规模) after a word adds nothing to what is measured."""
     return next((word[: -len(m)] for m, unit in MEASURE_WORDS.items() if not unit and word.endswith(m) and len(word) > len(m)), word)
@@ -256,7 +260,7 @@ def indicators_in(question: str, profile: Profile) -> list[str]:
     def head(text: str) -> str:
         nouns = [
             _without_measure(w)
-            for w, tag in pos_cut(text, profile)
+            for w, tag in pos_cut(_LOCATIVE.sub("", text), profile)
             if tag.startswith(_NOUN_TAGS)
             and w not in _FILLER
             and w not in MEASURE_WORDS

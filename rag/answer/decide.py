@@ -140,11 +140,11 @@ def freed(features: dict[str, float]) -> dict[str, float]:
 
 def score(alignments: Sequence[Alignment], model: DecisionModel) -> list[Alignment]:
     """The alignments with their ranking logits (`score`, and `free_score` with conflicts
-    ignored), best first."""
+    ignored: for a span about another year, as if the question had asked that year), best first."""
     scored = []
     for a in alignments:
         logit = model.rank_logit(a.features)
-        free = model.rank_logit(freed(a.features)) if any(a.features.get(bad) for bad in _FREED) else logit
+        free = model.rank_logit(freed(a.free_features)) if any(a.features.get(bad) for bad in _FREED) else logit
         scored.append(replace(a, score=logit, free_score=free))
     scored.sort(key=lambda a: (-a.score, a.span.hit.rank, a.span.start))
     return scored
@@ -209,15 +209,15 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
         return Decision("answer", tuple(chosen), confidence=p)
     # The nearby fact is the span the ranker would put first had its conflict not been there;
     # it is offered only if the answer model would then have answered with it.
+    # A nearby fact differs from the asked one in exactly one constraint: a 2024 sentence about
+    # another indicator is no "2024 figure" of the asked one.
     rivals = [
-        a
-        for a in scored
-        if (a.conflicts or a.absent_entity or a.indicator == MISSING) and (a.features["slot_fit"] or analysis.slot not in HARD_SLOTS)
+        a for a in scored if len(unmet(a)) == 1 and (a.features["slot_fit"] or analysis.slot not in HARD_SLOTS)
     ]
     if rivals:
         near = max(rivals, key=lambda a: (a.free_score, -a.span.hit.rank))
         others = [b.score for b in scored if b.span.article.id != near.span.article.id]
-        pf = model.answer_probability(question_features(near, near.free_score, max(others, default=None), freed(near.features)))
+        pf = model.answer_probability(question_features(near, near.free_score, max(others, default=None), freed(near.free_features)))
         if pf >= model.nearby_bar and (top is None or pf > p):
             reason, asked, found = _why(analysis, near)
             return Decision("nearby", (near,), reason, asked, found, confidence=pf)
@@ -228,6 +228,17 @@ def decide(analysis: Analysis, scored: Sequence[Alignment], model: DecisionModel
         reason = "no-number" if analysis.slot == "number" and top is None else "weak"
         return Decision("none", (closest,), reason, confidence=p)
     return Decision("none", reason="weak", confidence=p)
+
+
+def unmet(a: Alignment) -> list[str]:
+    """The question's constraints the span contradicts or lacks: a conflicting year, office or
+    ordinal, an office its page never names, a missing indicator."""
+    out = list(a.conflicts)
+    if a.absent_entity and "entity" not in out:  # another office in its place: one constraint
+        out.append("entity_absent")
+    if a.indicator == MISSING:
+        out.append("indicator")
+    return out
 
 
 def _why(analysis: Analysis, a: Alignment) -> tuple[str, str, str]:
@@ -244,4 +255,4 @@ def _why(analysis: Analysis, a: Alignment) -> tuple[str, str, str]:
     return "indicator", "、".join(analysis.indicators), ""
 
 
-__all__ = ["CONFLICT_FEATURES", "QUESTION_FEATURES", "DecisionModel", "decide", "freed", "load_model", "score"]
+__all__ = ["CONFLICT_FEATURES", "QUESTION_FEATURES", "DecisionModel", "decide", "freed", "load_model", "score", "unmet"]

@@ -97,6 +97,14 @@ class Alignment:
     absent_entity: str = ""  # an office or place asked about that the span's page never names
     score: float = 0.0  # ranking logit from the decision model: which span answers
     free_score: float = 0.0  # the same with conflicts ignored: "would answer, but for…"
+    # a span about another year, measured against the question re-asked for that year (its
+    # lead and clauses are then found as for a question about that year); None otherwise
+    year_features: dict[str, float] | None = None
+
+    @property
+    def free_features(self) -> dict[str, float]:
+        """The features the span would have had its conflicts not been there (before `freed`)."""
+        return self.features if self.year_features is None else self.year_features
 
     @property
     def conflicts(self) -> list[str]:
