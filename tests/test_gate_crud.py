@@ -48,9 +48,9 @@ def crud_subset(shared_dir, tmp_path_factory):
 @pytest.mark.slow
 def test_gate_crud_subset(crud_subset, embedder, kept_cache, tmp_path, monkeypatch):
     """A fresh index each run; its 316 chunk vectors (≈50 s of embedding on 2 cores) come from the
-    cache kept between runs when pytest's cache is on (tests/conftest.py)."""
+    shipped and kept vectors (tests/conftest.py)."""
     items, corpus = crud_subset
-    cache = kept_cache or tmp_path / "cache"
+    cache = kept_cache
     monkeypatch.setenv("RAG_CACHE_DIR", str(cache))
     run = run_eval(EvalConfig(corpus=corpus, index=tmp_path / "index", modes=()), embedder=embedder, items=items)
     assert run.settings.cache_dir == cache
