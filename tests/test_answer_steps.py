@@ -569,6 +569,7 @@ def test_the_asked_noun_names_no_entity():
     """哪个城市 asks for a city: only 阿富汗 is a constraint."""
     assert entities_in("在哪个城市举行了阿富汗商品展？", PROFILE) == ["阿富汗"]
     assert entities_in("2020年明湖办事处完成了多少", PROFILE) == ["明湖办事处"]
+    assert entities_in("巡察党政办公室的是区党工委第几巡察组", PROFILE) == ["党政办公室"]  # 办公室: an office word
 
 
 def test_a_people_is_named_by_its_country():
