@@ -565,6 +565,16 @@ def test_the_year_compared_with_is_not_the_figures_year():
     assert _alignment_of(answerer, "2022年第二季度净新开了多少家门店？", "stores", "1485家").year == "conflict"
 
 
+def test_the_start_of_a_run_up_to_now_is_not_the_figures_year():
+    """是2001年以来最强劲: a 2023 figure measured against every year since 2001 is a 2023 figure,
+    and a nearby fact for 2021 is labelled 2023, not 2001."""
+    wages = report("wages", "英国基本工资增幅创历史新高", "不含奖金的平均收入同比增长7.8%，是2001年以来最强劲的记录。", date="2023-08-16")
+    answerer = answerer_over(wages, *ARTICLES)
+    assert _alignment_of(answerer, "2023年英国不含奖金的平均收入同比增长了多少？", "wages", "7.8%").year == "match"
+    other = _alignment_of(answerer, "2021年英国不含奖金的平均收入同比增长了多少？", "wages", "7.8%")
+    assert other.year == "conflict" and other.found_year == 2023
+
+
 def test_the_asked_noun_names_no_entity():
     """哪个城市 asks for a city: only 阿富汗 is a constraint."""
     assert entities_in("在哪个城市举行了阿富汗商品展？", PROFILE) == ["阿富汗"]

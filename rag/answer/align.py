@@ -77,7 +77,9 @@ def article_label(span: Span) -> str:
 
 
 # 较2022年同期增长: the year compared with is not the year the figure is about
-_COMPARED_YEAR = re.compile(r"(?:较|比|相比|同比)\s*(?:19|20)\d\d\s*年(?:同期|全年)?")
+# 较2022年同期 is the year compared with, 2001年以来 the start of a run up to now: neither is the
+# year the figure belongs to
+_COMPARED_YEAR = re.compile(r"(?:较|比|相比|同比)\s*(?:19|20)\d\d\s*年(?:同期|全年)?|(?:自|从)?(?<!\d)(?:19|20)\d\d\s*年(?:以来|至今)")
 
 
 def spoken_years(text: str) -> list[int]:
