@@ -28,7 +28,7 @@ from ..profile import Profile, load_profile
 from ..records import Answer, Hit
 from ..store import Store
 from ..tokenize import tokenize
-from .align import align
+from .align import align, spoken_years
 from .analysis import analyze, classify
 from .candidates import spans_for
 from .compose import compose
@@ -85,7 +85,7 @@ class ExtractiveAnswerer:
         for i, a in enumerate(aligned):
             if a.year != CONFLICT or a.found_year is None:
                 continue
-            spoken = set(zh.years_in(a.span.text))
+            spoken = set(spoken_years(a.span.text))
             mapping = {y: a.found_year for y in analysis.years if y not in spoken}
             if not mapping:
                 continue
@@ -94,7 +94,7 @@ class ExtractiveAnswerer:
                 reasked[key] = self.analyze(zh.replace_years(analysis.question, mapping))
             hit = yearless_hit.get(a.span.article.id)
             span = a.span if hit is None else replace(a.span, hit=hit)
-            best = top_yearless if hit is not None or a.span.from_yearless else top
+            best = top if hit is None else top_yearless  # a yearless span's own hit is in the map
             aligned[i] = replace(a, year_features=aligned_to(reasked[key], span, best).features)
         return score(aligned, self.model)
 

@@ -76,7 +76,6 @@ def article_label(span: Span) -> str:
     return span.article.title + ("\n" + first if len(first) <= 30 else "")
 
 
-# 较2022年同期增长: the year compared with is not the year the figure is about
 # 较2022年同期 is the year compared with, 2001年以来 the start of a run up to now: neither is the
 # year the figure belongs to
 _COMPARED_YEAR = re.compile(r"(?:较|比|相比|同比)\s*(?:19|20)\d\d\s*年(?:同期|全年)?|(?:自|从)?(?<!\d)(?:19|20)\d\d\s*年(?:以来|至今)")
