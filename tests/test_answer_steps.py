@@ -666,3 +666,11 @@ def test_the_nearby_year_fact_is_the_one_that_answers_the_question_asked_for_tha
     assert a.abstained and a.nearby == {"reason": "year", "asked": "2021年", "found": "2020年"}
     assert figure in a.citations[0].quote
     assert answerer.answer(question.replace("2021", "2020"), hits).lead == figure
+
+
+def test_a_named_person_who_is_asks_for_the_title_not_another_name(answerer, store):
+    """张磊是谁 asks what 张磊 is: the lead is his title, never another person of the sentence;
+    负责人是谁 (a role + 是谁) still asks for a person."""
+    a = answerer.answer("张磊是谁", hits_for(store, "people"))
+    assert not a.abstained and "张磊" not in a.lead and "管委会副主任" in a.lead
+    assert answerer.analyze("负责人是谁").slot == "person"

@@ -80,6 +80,8 @@ def analyze(
     opening (请问, 我想了解一下) is not part of what must be found in the evidence."""
     question = zh.strip_courtesy(question)
     slot = classify(question)
+    if slot == "person" and _names_a_person(question, profile):
+        slot = "role"  # 李小虎是谁 asks what the named person is, not for another name
     weights = token_weights(question, idf, max_idf, profile, params)
     known = idf(sorted(weights))
     unseen = frozenset(t for t in weights if t not in known)
@@ -236,6 +238,15 @@ _AMOUNT_CHANGE = re.compile(r"(?:新增|净增|多增|少增|增加|减少)$")
 
 # 在地球上生存了多少年: a place the event happens at (在…上/中/里/内) is not what is measured
 _LOCATIVE = re.compile(r"在[\u4e00-\u9fff]{1,10}?[上中里内](?=[\u4e00-\u9fff])")
+
+
+_WHO_IS = re.compile(r"^(\S{2,4})是谁[？?。]?$")
+
+
+def _names_a_person(question: str, profile: Profile) -> bool:
+    """The question is a person's name + 是谁 (李小虎是谁), not a role + 是谁 (负责人是谁)."""
+    m = _WHO_IS.match(question.strip())
+    return m is not None and [tag for _, tag in pos_cut(m.group(1), profile)] == ["nr"]
 
 
 def _without_measure(word: str) -> str:
